@@ -1,0 +1,127 @@
+"""The application factory, its lifespan, and the one route table."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from feedback import demo
+from feedback.assets import Asset
+from feedback.database import Database
+from feedback.intake import Intake
+from feedback.paths import TEMPLATES_DIR, WIDGET_DIR
+from feedback.settings import Settings, load_settings
+from feedback.signals import Signals
+from feedback.store.sites import SiteCache
+
+log = logging.getLogger("feedback")
+
+
+@dataclass
+class Services:
+    """Everything a request handler may need, owned by the lifespan."""
+
+    settings: Settings
+    db: Database
+    sites: SiteCache
+    signals: Signals
+    http: httpx.AsyncClient
+    templates: Jinja2Templates
+    widget: Asset
+    demo_site_key: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    intake: Intake = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.intake = Intake(self)
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def healthz(request: Request) -> Response:
+    svc = services(request)
+    try:
+        row = await svc.db.fetchone("SELECT 1")
+        ok = row is not None and svc.db.writer is not None
+    except Exception as exc:  # the point of the check is to report, not raise
+        return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
+    if not ok:
+        return JSONResponse({"status": "error"}, status_code=503)
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+async def widget_js(request: Request) -> Response:
+    return services(request).widget.respond(request)
+
+
+async def intake_post(request: Request) -> Response:
+    return await services(request).intake.receive(request)
+
+
+async def intake_preflight(request: Request) -> Response:
+    return await services(request).intake.preflight(request)
+
+
+def load_widget() -> Asset:
+    return Asset.from_file(WIDGET_DIR / "widget.js")
+
+
+def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starlette:
+    settings.secret  # noqa: B018 - refuse to build an app without a secret key
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        db = Database(settings.database)
+        await db.open()
+        signals = Signals()
+        # One client for every outgoing request (webhooks); never follow redirects blindly.
+        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+        svc = Services(
+            settings=settings,
+            db=db,
+            sites=SiteCache(db),
+            signals=signals,
+            http=http,
+            templates=templates,
+            widget=load_widget(),
+            demo_site_key=demo_site_key,
+        )
+        templates.env.globals["widget_version"] = svc.widget.version
+        app.state.services = svc
+        try:
+            yield {"services": svc}
+        finally:
+            await signals.drain()
+            await http.aclose()
+            await db.close()
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
+        Route("/api/v1/reports", intake_post, methods=["POST"]),
+        Route("/api/v1/reports", intake_preflight, methods=["OPTIONS"]),
+    ]
+    if demo_site_key:
+        routes += [
+            Route("/", demo.index),
+            Route("/demo", demo.article),
+        ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def app_from_environment() -> Starlette:
+    """Factory for `uvicorn --factory` and `feedback serve`."""
+    return create_app(load_settings())

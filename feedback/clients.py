@@ -1,0 +1,48 @@
+"""Who is on the other end of a request: the client IP, and its salted hash."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.types import Scope
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _parse(value: str) -> Any:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def client_ip(scope: Scope, trusted: Sequence[Network]) -> str:
+    """The reader's address. X-Forwarded-For is believed only from a trusted proxy,
+    and read right to left past every trusted hop, so a reader cannot forge it."""
+    peer = (scope.get("client") or ("", 0))[0] or ""
+    if not trusted:
+        return peer
+    addr = _parse(peer)
+    if addr is None or not any(addr in net for net in trusted):
+        return peer
+    forwarded: list[str] = []
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-for":
+            forwarded.extend(v.strip() for v in value.decode("latin-1").split(","))
+    for hop in reversed(forwarded):
+        hop_addr = _parse(hop)
+        if hop_addr is None:
+            return peer
+        if not any(hop_addr in net for net in trusted):
+            return str(hop_addr)
+    return forwarded[0] if forwarded else peer
+
+
+def ip_hash(secret: str, ip: str) -> str:
+    """Keyed hash of an address: lets us spot repeat senders without storing who they are."""
+    key = hashlib.sha256(b"feedback.ip-hash\0" + secret.encode()).digest()
+    return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]

@@ -1,0 +1,318 @@
+"""POST /api/v1/reports: where readers' reports come in.
+
+Everything here is hostile input. The order of checks is deliberate: cheap refusals
+(rate limit, content type, size) come before reading and parsing the body, and the
+site's origin is checked before any field is looked at.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from feedback.clients import client_ip, ip_hash
+from feedback.errors import ApiError
+from feedback.normalise import (
+    TextError,
+    UrlError,
+    clean_context,
+    clean_line,
+    clean_text,
+    normalise_url,
+    origin_of,
+)
+from feedback.ratelimit import TokenBuckets, retry_after
+from feedback.signals import REPORT_CREATED, REPORT_UPDATED
+from feedback.store.reports import KINDS, NewSubmission, store_submission
+
+HONEYPOT_FIELD = "website"
+
+
+@dataclass(frozen=True)
+class Limits:
+    exact: int = 300
+    prefix: int = 200
+    suffix: int = 200
+    comment: int = 2000
+    suggestion: int = 2000
+    url: int = 2048
+    title: int = 500
+    lang: int = 35
+    user_agent: int = 512
+
+
+LIMITS = Limits()
+
+
+class Intake:
+    """Holds the rate-limit buckets; one per app."""
+
+    def __init__(self, app_state: Any) -> None:
+        settings = app_state.settings
+        self.state = app_state
+        self.ip_buckets = TokenBuckets(settings.rate_ip_per_minute, settings.rate_ip_burst)
+        self.site_buckets = TokenBuckets(settings.rate_site_per_minute, settings.rate_site_burst)
+
+    async def cors_headers(self, origin: str | None, allowed: frozenset[str] | None) -> dict:
+        if not origin:
+            return {}
+        if allowed is None:
+            allowed = await self.state.sites.known_origins()
+        if origin in allowed:
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return {"Vary": "Origin"}
+
+    async def preflight(self, request: Request) -> Response:
+        origin = request.headers.get("origin")
+        site_key = request.query_params.get("site")
+        allowed: frozenset[str]
+        if site_key:
+            site = await self.state.sites.get(site_key)
+            allowed = site.origins if site else frozenset()
+        else:
+            allowed = await self.state.sites.known_origins()
+        if not origin or origin not in allowed:
+            return ApiError(
+                403, "origin_not_allowed", "This origin may not send reports here."
+            ).response({"Vary": "Origin"})
+        return Response(
+            status_code=204,
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Max-Age": "86400",
+                "Vary": "Origin",
+            },
+        )
+
+    async def receive(self, request: Request) -> Response:
+        origin = request.headers.get("origin")
+        allowed: frozenset[str] | None = None
+        try:
+            response, allowed = await self._receive(request, origin)
+        except ApiError as err:
+            response = err.response()
+        response.headers.update(await self.cors_headers(origin, allowed))
+        return response
+
+    async def _receive(
+        self, request: Request, origin: str | None
+    ) -> tuple[Response, frozenset[str] | None]:
+        settings = self.state.settings
+        ip = client_ip(request.scope, settings.trusted_proxies)
+        wait = self.ip_buckets.take(ip)
+        if wait:
+            raise _too_many(wait)
+
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise ApiError(415, "unsupported_media_type", "Send the report as application/json.")
+        body = await _read_limited(request, settings.max_body_bytes)
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_type", "The body must be a JSON object.")
+        fields = _typed_fields(data)
+
+        site = await self.state.sites.get(fields["site"])
+        if site is None:
+            raise ApiError(404, "unknown_site", "No site is registered with this key.", "site")
+        allowed = site.origins
+        if not origin:
+            raise ApiError(
+                403, "origin_required", "Reports are accepted only from a site's own pages."
+            )
+        if origin not in allowed:
+            raise ApiError(
+                403, "origin_not_allowed", "This site does not accept reports from this origin."
+            )
+        wait = self.site_buckets.take(site.key)
+        if wait:
+            raise _too_many(wait)
+
+        if data.get(HONEYPOT_FIELD):
+            # Filled by a bot. Look like success so it learns nothing; store nothing.
+            return _created(secrets.randbelow(10**6) + 1, False), allowed
+
+        sub = _validated(fields, site.id, request, self.state.settings.secret, ip)
+        if origin_of(sub.url) not in allowed:
+            raise ApiError(
+                403,
+                "url_not_allowed",
+                "The page address is not on one of this site's origins.",
+                "url",
+            )
+        stored = await self.state.db.write(lambda conn: store_submission(conn, sub))
+        self.state.signals.emit(
+            REPORT_UPDATED if stored.duplicate else REPORT_CREATED,
+            {
+                "report_id": stored.report_id,
+                "site_id": site.id,
+                "site_key": site.key,
+                "status": stored.status,
+                "at": time.time(),
+            },
+        )
+        return _created(stored.report_id, stored.duplicate), allowed
+
+
+def _created(report_id: int, duplicate: bool) -> JSONResponse:
+    return JSONResponse({"id": report_id, "duplicate": duplicate}, status_code=201)
+
+
+def _too_many(wait: float) -> ApiError:
+    minutes = max(1, round(wait / 60))
+    return ApiError(
+        429,
+        "rate_limited",
+        f"Too many reports. Please try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        headers={"Retry-After": retry_after(wait)},
+    )
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    too_large = ApiError(413, "payload_too_large", f"The report is larger than {limit} bytes.")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise too_large
+        except ValueError:
+            raise ApiError(400, "bad_request", "Content-Length is not a number.") from None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:  # stop reading: never hold more than the limit in memory
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ApiError(400, "bad_request", "The body was cut off.") from None
+    return b"".join(chunks)
+
+
+_STRING_FIELDS = ("site", "kind", "url", "title", "lang", "suggestion", "comment")
+_QUOTE_FIELDS = ("exact", "prefix", "suffix")
+
+
+def _typed_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Check JSON types only (400); content is judged later (422)."""
+    out: dict[str, Any] = {}
+    for name in _STRING_FIELDS:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ApiError(400, "invalid_type", f"'{name}' must be a string.", name)
+        out[name] = value
+    quote = data.get("quote")
+    if quote is not None and not isinstance(quote, dict):
+        raise ApiError(400, "invalid_type", "'quote' must be an object.", "quote")
+    out["quote"] = None
+    if quote is not None:
+        out["quote"] = {}
+        for name in _QUOTE_FIELDS:
+            value = quote.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ApiError(
+                    400, "invalid_type", f"'quote.{name}' must be a string.", f"quote.{name}"
+                )
+            out["quote"][name] = value or ""
+    if not out["site"]:
+        raise ApiError(404, "unknown_site", "No site key was sent.", "site")
+    return out
+
+
+def _clean(fn: Any, value: str, field: str) -> str:
+    try:
+        return fn(value)
+    except TextError as exc:
+        raise ApiError(422, "invalid_text", f"'{field}' {exc}.", field) from None
+
+
+def _check_length(value: str, limit: int, field: str) -> None:
+    if len(value) > limit:
+        raise ApiError(
+            422, "too_long", f"'{field}' is {len(value)} characters; the limit is {limit}.", field
+        )
+
+
+def _clean_lang(raw: str) -> str:
+    lang = raw.strip().replace("_", "-")[: LIMITS.lang]
+    parts = lang.split("-")
+    if lang and all(p.isascii() and p.isalnum() and 1 <= len(p) <= 8 for p in parts):
+        return lang
+    return ""  # a page's broken lang attribute is the site's mistake, not the reader's
+
+
+def _validated(
+    fields: dict[str, Any], site_id: int, request: Request, secret: str, ip: str
+) -> NewSubmission:
+    kind = fields["kind"] or ""
+    if kind not in KINDS:
+        raise ApiError(422, "invalid_choice", "'kind' must be 'typo' or 'comment'.", "kind")
+
+    raw_url = fields["url"] or ""
+    if not raw_url.strip():
+        raise ApiError(422, "required", "'url' is required.", "url")
+    _check_length(raw_url, LIMITS.url, "url")
+    try:
+        url = normalise_url(raw_url)
+    except TextError as exc:
+        raise ApiError(422, "invalid_text", f"'url' {exc}.", "url") from None
+    except UrlError as exc:
+        raise ApiError(422, "invalid_url", f"'url' {exc}.", "url") from None
+    _check_length(url, LIMITS.url, "url")
+
+    title = _clean(clean_line, fields["title"] or "", "title")
+    _check_length(title, LIMITS.title, "title")
+    suggestion = _clean(clean_text, fields["suggestion"] or "", "suggestion")
+    _check_length(suggestion, LIMITS.suggestion, "suggestion")
+    comment = _clean(clean_text, fields["comment"] or "", "comment")
+    _check_length(comment, LIMITS.comment, "comment")
+
+    exact = prefix = suffix = ""
+    quote = fields["quote"]
+    if quote is not None:
+        exact = _clean(clean_line, quote["exact"], "quote.exact")
+        prefix = _clean(clean_context, quote["prefix"], "quote.prefix")
+        suffix = _clean(clean_context, quote["suffix"], "quote.suffix")
+        _check_length(exact, LIMITS.exact, "quote.exact")
+        _check_length(prefix, LIMITS.prefix, "quote.prefix")
+        _check_length(suffix, LIMITS.suffix, "quote.suffix")
+    if kind == "typo":
+        if quote is None:
+            raise ApiError(422, "required", "A typo report needs a 'quote'.", "quote")
+        if not exact:
+            raise ApiError(422, "empty", "'quote.exact' must not be empty.", "quote.exact")
+    if kind == "comment" and not comment:
+        raise ApiError(422, "empty", "A comment report needs a 'comment'.", "comment")
+
+    user_agent = request.headers.get("user-agent", "")
+    try:
+        user_agent = clean_line(user_agent)[: LIMITS.user_agent]
+    except TextError:
+        user_agent = ""
+
+    return NewSubmission(
+        site_id=site_id,
+        kind=kind,
+        url=url,
+        title=title,
+        lang=_clean_lang(fields["lang"] or ""),
+        exact=exact,
+        prefix=prefix,
+        suffix=suffix,
+        suggestion=suggestion,
+        comment=comment,
+        user_agent=user_agent,
+        ip_hash=ip_hash(secret, ip),
+    )

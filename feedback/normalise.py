@@ -1,0 +1,128 @@
+"""Turning what a reader's browser sent into the canonical form we store and compare."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+_WHITESPACE = re.compile(r"\s+")
+_HORIZONTAL = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+# Parameters that identify a campaign or a click, never the page itself.
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid",
+        "igshid", "mc_cid", "mc_eid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok",
+        "oly_anon_id", "oly_enc_id", "vero_id", "wickedid", "ttclid", "s_cid", "srsltid",
+    }
+)  # fmt: skip
+
+
+class TextError(ValueError):
+    """Text that cannot be stored, such as a lone surrogate."""
+
+
+class UrlError(ValueError):
+    """A page address we do not accept."""
+
+
+def _check_encodable(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TextError("contains a lone surrogate, which is not valid Unicode text") from None
+
+
+def _strip_controls(value: str, keep_newlines: bool) -> str:
+    out = []
+    for ch in value:
+        if ch == "\n" and keep_newlines:
+            out.append(ch)
+        elif ch in "\t\r\n\f\v\x85\u2028\u2029":
+            out.append(" ")
+        elif unicodedata.category(ch) == "Cc":
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def clean_line(value: str) -> str:
+    """One-line text (quotes, titles): NFC, no control characters, whitespace collapsed."""
+    _check_encodable(value)
+    value = unicodedata.normalize("NFC", value)
+    value = _strip_controls(value, keep_newlines=False)
+    return _WHITESPACE.sub(" ", value).strip()
+
+
+def clean_context(value: str) -> str:
+    """Prefix or suffix of a quote: like clean_line, but the space next to the quote is kept,
+    so that "word" after "a " and "aword" stay different."""
+    _check_encodable(value)
+    value = unicodedata.normalize("NFC", value)
+    value = _strip_controls(value, keep_newlines=False)
+    return _WHITESPACE.sub(" ", value)
+
+
+def clean_text(value: str) -> str:
+    """Free text (comments, suggestions): like clean_line, but paragraphs survive."""
+    _check_encodable(value)
+    value = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n")
+    value = _strip_controls(value, keep_newlines=True)
+    lines = [_HORIZONTAL.sub(" ", line).strip() for line in value.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith("utm_") or lowered in TRACKING_PARAMS
+
+
+def normalise_url(raw: str) -> str:
+    """Canonical page address: http(s) only, lower-case host, no default port,
+    no fragment, no tracking parameters."""
+    _check_encodable(raw)
+    raw = raw.strip()
+    if any(unicodedata.category(ch) == "Cc" or ch == " " for ch in raw):
+        raise UrlError("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        raise UrlError(f"is not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise UrlError("must be an http or https address")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise UrlError("has no host name")
+    try:
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host.lower()
+    except UnicodeError:
+        raise UrlError("has an invalid host name") from None
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if port is not None and port != {"http": 80, "https": 443}[scheme]:
+        host = f"{host}:{port}"
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)],
+        doseq=True,
+    )
+    return urlunsplit((scheme, host, parts.path or "/", query, ""))
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of an already normalised URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def normalise_origin(raw: str) -> str:
+    """A site's allowed origin as browsers send it in the Origin header."""
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise UrlError(f"{raw!r} is not an origin: give only scheme://host[:port]")
+    return origin_of(normalise_url(value))

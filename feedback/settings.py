@@ -1,0 +1,175 @@
+"""Every setting the service reads, in one documented list.
+
+Values come from the environment first, then a `.env` file in the working
+directory, then the defaults below (starlette.config.Config's order).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.config import Config
+from starlette.datastructures import Secret
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    cast: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+    try:
+        return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
+    except ValueError as exc:
+        raise ValueError(f"FEEDBACK_TRUSTED_PROXIES: {exc}") from None
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("FEEDBACK_DATABASE", str, "./feedback.db", "Path of the SQLite database file."),
+    Setting(
+        "FEEDBACK_SECRET_KEY",
+        Secret,
+        None,
+        "Signs sessions, CSRF tokens and links, and salts the stored IP hashes. "
+        "Required by `feedback serve`.",
+    ),
+    Setting(
+        "FEEDBACK_PUBLIC_URL",
+        str,
+        "",
+        "The address readers and editors reach the service at, e.g. https://feedback.example.com. "
+        "Used in embed snippets and links; an https URL makes the session cookie Secure.",
+    ),
+    Setting(
+        "FEEDBACK_TRUSTED_PROXIES",
+        _networks,
+        "",
+        "Comma-separated IPs or CIDR ranges of reverse proxies whose X-Forwarded-For is believed. "
+        "Empty: the connecting address is the client.",
+    ),
+    Setting(
+        "FEEDBACK_MAX_BODY_BYTES",
+        int,
+        16384,
+        "Largest accepted report body in bytes; longer bodies are cut off while reading (413).",
+    ),
+    Setting(
+        "FEEDBACK_RATE_IP_PER_MINUTE",
+        float,
+        10.0,
+        "Reports one client IP may send per minute, sustained (token bucket refill rate).",
+    ),
+    Setting(
+        "FEEDBACK_RATE_IP_BURST",
+        int,
+        20,
+        "Reports one client IP may send in a burst before the per-minute rate applies.",
+    ),
+    Setting(
+        "FEEDBACK_RATE_SITE_PER_MINUTE",
+        float,
+        600.0,
+        "Reports one site may receive per minute, sustained, from all readers together.",
+    ),
+    Setting(
+        "FEEDBACK_RATE_SITE_BURST",
+        int,
+        300,
+        "Reports one site may receive in a burst before its per-minute rate applies.",
+    ),
+    Setting(
+        "FEEDBACK_SESSION_MAX_AGE",
+        int,
+        1209600,
+        "Seconds a dashboard sign-in lasts before the editor must sign in again (14 days).",
+    ),
+    Setting(
+        "FEEDBACK_LOGIN_ATTEMPTS",
+        int,
+        5,
+        "Failed sign-ins allowed per account and per IP within 15 minutes before further "
+        "attempts are refused for a while.",
+    ),
+    Setting(
+        "FEEDBACK_SPAM_BLOCK_HOURS",
+        float,
+        24.0,
+        "When an editor marks a report as spam and asks to block the sender, how many hours "
+        "further reports from the same client are held back.",
+    ),
+)
+
+SETTING_NAMES = tuple(s.name for s in SETTINGS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: str = "./feedback.db"
+    secret_key: Secret | None = None
+    public_url: str = ""
+    trusted_proxies: tuple[Any, ...] = ()
+    max_body_bytes: int = 16384
+    rate_ip_per_minute: float = 10.0
+    rate_ip_burst: int = 20
+    rate_site_per_minute: float = 600.0
+    rate_site_burst: int = 300
+    session_max_age: int = 1209600
+    login_attempts: int = 5
+    spam_block_hours: float = 24.0
+
+    @property
+    def secret(self) -> str:
+        if self.secret_key is None or not str(self.secret_key):
+            raise MissingSecret()
+        return str(self.secret_key)
+
+    @property
+    def https(self) -> bool:
+        return self.public_url.lower().startswith("https://")
+
+
+class MissingSecret(RuntimeError):
+    def __str__(self) -> str:
+        return (
+            "FEEDBACK_SECRET_KEY is not set. Make one with\n"
+            "    python -c 'import secrets; print(secrets.token_urlsafe(32))'\n"
+            "and put it in the environment or in .env as FEEDBACK_SECRET_KEY=..."
+        )
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str = ".env") -> Settings:
+    """Read every setting: environment, then .env, then defaults."""
+    env = os.environ if environ is None else environ
+    # Config warns about a missing env file; a missing .env is normal, not a problem.
+    config = Config(env_file if os.path.isfile(env_file) else None, environ=env)
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        attr = setting.name.removeprefix("FEEDBACK_").lower()
+        if setting.default is None:
+            values[attr] = config(setting.name, cast=setting.cast, default=None)
+        else:
+            raw = config(
+                setting.name, default=str(setting.default) if setting.default != "" else ""
+            )
+            try:
+                values[attr] = setting.cast(raw)
+            except ValueError as exc:
+                raise ValueError(f"{setting.name}: {exc}") from None
+    return Settings(**values)
