@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -42,7 +43,12 @@ def client_ip(scope: Scope, trusted: Sequence[Network]) -> str:
     return forwarded[0] if forwarded else peer
 
 
+@functools.lru_cache(maxsize=8)
+def _ip_hash_key(secret: str) -> bytes:
+    # A key of its own, so the IP hashes reveal nothing about keys used for signing.
+    return hashlib.sha256(b"feedback.ip-hash\0" + secret.encode()).digest()
+
+
 def ip_hash(secret: str, ip: str) -> str:
     """Keyed hash of an address: lets us spot repeat senders without storing who they are."""
-    key = hashlib.sha256(b"feedback.ip-hash\0" + secret.encode()).digest()
-    return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(_ip_hash_key(secret), ip.encode(), hashlib.sha256).hexdigest()[:32]

@@ -15,6 +15,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,15 +116,36 @@ async def apply_migrations(conn: aiosqlite.Connection) -> int:
     return version
 
 
+BatchFn = Callable[[aiosqlite.Connection, list[Any]], Awaitable[list[Any]]]
+
+
+@dataclass
+class _Job:
+    future: asyncio.Future[Any]
+    unit: Unit[Any] | None = None
+    batch_fn: BatchFn | None = None
+    item: Any = None
+
+
 class Writer:
-    """The single writer connection and its group-commit loop."""
+    """The single writer connection and its group-commit loop.
+
+    Two kinds of work share each transaction:
+    - `submit(unit)`: an async function given the connection, for occasional writes
+      (editor actions, site changes) that may touch several tables;
+    - `submit_batched(fn, item)`: for the hot path. Items queued with the same `fn`
+      are handed to it together, so it can write them with a fixed number of
+      statements (executemany) however many there are. Every await on the connection
+      waits for a turn of a busy event loop, so per-item statements would make a
+      batch of 64 reports take 64 turns instead of a handful.
+    """
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
-        self._queue: asyncio.Queue[tuple[Unit[Any], asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
-        self.units = 0
+        self.jobs = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="feedback-writer")
@@ -136,20 +158,28 @@ class Writer:
         self._task = None
 
     async def submit(self, unit: Unit[T]) -> T:
+        return await self._enqueue(_Job(self._future(), unit=unit))
+
+    async def submit_batched(self, fn: BatchFn, item: Any) -> Any:
+        return await self._enqueue(_Job(self._future(), batch_fn=fn, item=item))
+
+    def _future(self) -> asyncio.Future[Any]:
         if self._task is None:
             raise RuntimeError("writer is not running")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((unit, future))
+        return asyncio.get_running_loop().create_future()
+
+    async def _enqueue(self, job: _Job) -> Any:
+        self._queue.put_nowait(job)
         # shield: a client that disconnects must not cancel a commit others share.
-        return await asyncio.shield(future)
+        return await asyncio.shield(job.future)
 
     async def _run(self) -> None:
         stopping = False
         while not stopping:
-            item = await self._queue.get()
-            if item is None:
+            job = await self._queue.get()
+            if job is None:
                 break
-            batch = [item]
+            batch = [job]
             # Everything that queued up while the previous COMMIT was syncing shares this one.
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 nxt = self._queue.get_nowait()
@@ -162,29 +192,40 @@ class Writer:
             except Exception:  # never let one bad batch stop every later write
                 log.exception("writer batch failed")
 
-    async def _commit_batch(self, batch: list[tuple[Unit[Any], asyncio.Future[Any]]]) -> None:
+    async def _commit_batch(self, batch: list[_Job]) -> None:
         conn = self._conn
-        results: list[Any] = []
+        results: dict[int, Any] = {}
+        groups: dict[BatchFn, list[int]] = {}
+        for index, job in enumerate(batch):
+            if job.batch_fn is not None:
+                groups.setdefault(job.batch_fn, []).append(index)
         try:
             await conn.execute("BEGIN IMMEDIATE")
-            for unit, _ in batch:
-                results.append(await unit(conn))
+            for index, job in enumerate(batch):
+                if job.unit is not None:
+                    results[index] = await job.unit(conn)
+            for fn, indexes in groups.items():
+                out = await fn(conn, [batch[i].item for i in indexes])
+                if len(out) != len(indexes):
+                    raise RuntimeError(f"{fn.__name__} returned {len(out)} results")
+                results.update(zip(indexes, out, strict=True))
             await conn.execute("COMMIT")
         except Exception as exc:
             with contextlib.suppress(sqlite3.Error):
                 await conn.execute("ROLLBACK")
             if len(batch) == 1:
-                _settle(batch[0][1], exc=exc)
+                _settle(batch[0].future, exc=exc)
                 return
-            # One unit spoiled the shared transaction: give each its own, so only
+            # One job spoiled the shared transaction: give each its own, so only
             # the faulty one fails and the rest still land.
-            for item in batch:
-                await self._commit_batch([item])
+            log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
+            for job in batch:
+                await self._commit_batch([job])
             return
         self.batches += 1
-        self.units += len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            _settle(future, result=result)
+        self.jobs += len(batch)
+        for index, job in enumerate(batch):
+            _settle(job.future, result=results[index])
 
 
 def _settle(future: asyncio.Future[Any], *, result: Any = None, exc: BaseException | None = None):
@@ -236,6 +277,11 @@ class Database:
         if self.writer is None:
             raise RuntimeError("database is not open")
         return await self.writer.submit(unit)
+
+    async def write_batched(self, fn: BatchFn, item: Any) -> Any:
+        if self.writer is None:
+            raise RuntimeError("database is not open")
+        return await self.writer.submit_batched(fn, item)
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -29,7 +29,7 @@ from feedback.normalise import (
 )
 from feedback.ratelimit import TokenBuckets, retry_after
 from feedback.signals import REPORT_CREATED, REPORT_UPDATED
-from feedback.store.reports import KINDS, NewSubmission, store_submission
+from feedback.store.reports import KINDS, NewSubmission, store_submissions
 
 HONEYPOT_FIELD = "website"
 
@@ -94,17 +94,19 @@ class Intake:
 
     async def receive(self, request: Request) -> Response:
         origin = request.headers.get("origin")
-        allowed: frozenset[str] | None = None
+        # Until the site is known, any registered origin may read our answer; after, only
+        # the site's own origins may (so errors for another site's key stay opaque).
+        seen: dict[str, frozenset[str]] = {}
         try:
-            response, allowed = await self._receive(request, origin)
+            response = await self._receive(request, origin, seen)
         except ApiError as err:
             response = err.response()
-        response.headers.update(await self.cors_headers(origin, allowed))
+        response.headers.update(await self.cors_headers(origin, seen.get("allowed")))
         return response
 
     async def _receive(
-        self, request: Request, origin: str | None
-    ) -> tuple[Response, frozenset[str] | None]:
+        self, request: Request, origin: str | None, seen: dict[str, frozenset[str]]
+    ) -> Response:
         settings = self.state.settings
         ip = client_ip(request.scope, settings.trusted_proxies)
         wait = self.ip_buckets.take(ip)
@@ -126,7 +128,7 @@ class Intake:
         site = await self.state.sites.get(fields["site"])
         if site is None:
             raise ApiError(404, "unknown_site", "No site is registered with this key.", "site")
-        allowed = site.origins
+        allowed = seen["allowed"] = site.origins
         if not origin:
             raise ApiError(
                 403, "origin_required", "Reports are accepted only from a site's own pages."
@@ -141,7 +143,7 @@ class Intake:
 
         if data.get(HONEYPOT_FIELD):
             # Filled by a bot. Look like success so it learns nothing; store nothing.
-            return _created(secrets.randbelow(10**6) + 1, False), allowed
+            return _created(secrets.randbelow(10**6) + 1, False)
 
         sub = _validated(fields, site.id, request, self.state.settings.secret, ip)
         if origin_of(sub.url) not in allowed:
@@ -151,7 +153,7 @@ class Intake:
                 "The page address is not on one of this site's origins.",
                 "url",
             )
-        stored = await self.state.db.write(lambda conn: store_submission(conn, sub))
+        stored = await self.state.db.write_batched(store_submissions, sub)
         self.state.signals.emit(
             REPORT_UPDATED if stored.duplicate else REPORT_CREATED,
             {
@@ -162,7 +164,7 @@ class Intake:
                 "at": time.time(),
             },
         )
-        return _created(stored.report_id, stored.duplicate), allowed
+        return _created(stored.report_id, stored.duplicate)
 
 
 def _created(report_id: int, duplicate: bool) -> JSONResponse:
@@ -232,6 +234,8 @@ def _typed_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _clean(fn: Any, value: str, field: str) -> str:
+    if not value:
+        return value
     try:
         return fn(value)
     except TextError as exc:

@@ -35,18 +35,17 @@ def _check_encodable(value: str) -> None:
         raise TextError("contains a lone surrogate, which is not valid Unicode text") from None
 
 
+# Control characters (Unicode category Cc) vanish; the ones that separate words
+# (tabs, line breaks) become spaces so the words on either side stay apart.
+_SPACING = "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85"
+_CONTROLS = {cp: None for cp in [*range(0x00, 0x20), *range(0x7F, 0xA0)]}
+_CONTROLS.update({ord(ch): " " for ch in _SPACING + "\u2028\u2029"})
+_CONTROLS_KEEP_NEWLINE = {**_CONTROLS, ord("\n"): "\n"}
+_HAS_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
 def _strip_controls(value: str, keep_newlines: bool) -> str:
-    out = []
-    for ch in value:
-        if ch == "\n" and keep_newlines:
-            out.append(ch)
-        elif ch in "\t\r\n\f\v\x85\u2028\u2029":
-            out.append(" ")
-        elif unicodedata.category(ch) == "Cc":
-            continue
-        else:
-            out.append(ch)
-    return "".join(out)
+    return value.translate(_CONTROLS_KEEP_NEWLINE if keep_newlines else _CONTROLS)
 
 
 def clean_line(value: str) -> str:
@@ -85,7 +84,7 @@ def normalise_url(raw: str) -> str:
     no fragment, no tracking parameters."""
     _check_encodable(raw)
     raw = raw.strip()
-    if any(unicodedata.category(ch) == "Cc" or ch == " " for ch in raw):
+    if _HAS_CONTROL.search(raw):
         raise UrlError("must not contain spaces or control characters")
     try:
         parts = urlsplit(raw)

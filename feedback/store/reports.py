@@ -40,27 +40,46 @@ class NewSubmission:
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
-# One statement merges or creates: the partial unique index on open reports makes a
-# second identical send hit ON CONFLICT. A sender an editor blocked lands straight in
-# spam, outside that index, so it never merges into (or reopens) a real report.
+# Merges a send into its open report or opens one: the partial unique index on open
+# reports makes a second identical send hit ON CONFLICT. A sender an editor blocked
+# lands straight in spam, outside that index, so it never merges into a real report.
 _UPSERT_REPORT = """
 INSERT INTO reports (site_id, kind, url, title, lang, quote_exact, quote_prefix, quote_suffix,
                      dedup_key, status, first_seen, last_seen)
-SELECT :site_id, :kind, :url, :title, :lang, :exact, :prefix, :suffix, :dedup_key,
-       CASE WHEN EXISTS (SELECT 1 FROM ip_blocks WHERE ip_hash = :ip_hash AND until > :now)
-            THEN 'spam' ELSE 'new' END,
-       :now, :now
-WHERE true
+VALUES (:site_id, :kind, :url, :title, :lang, :exact, :prefix, :suffix, :dedup_key,
+        :status, :now, :now)
 ON CONFLICT (site_id, dedup_key) WHERE status IN ('new', 'in_progress') DO UPDATE SET
     submission_count = submission_count + 1,
     last_seen = excluded.last_seen,
     title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE reports.title END
-RETURNING id, submission_count, status
 """
 
+# The report a send belongs to, right after the upsert above: the one open report with
+# its key, or for a blocked sender the spam report just created.
 _INSERT_SUBMISSION = """
 INSERT INTO submissions (report_id, suggestion, comment, user_agent, ip_hash, created_at)
-VALUES (?, ?, ?, ?, ?, ?)
+SELECT id, :suggestion, :comment, :user_agent, :ip_hash, :now
+FROM reports
+WHERE site_id = :site_id AND dedup_key = :dedup_key
+  AND CASE :status WHEN 'spam' THEN status = 'spam' ELSE status IN ('new', 'in_progress') END
+ORDER BY id DESC
+LIMIT 1
+"""
+
+_BATCH_START = """
+SELECT (SELECT coalesce(max(id), 0) FROM submissions) AS last_submission,
+       (SELECT json_group_array(ip_hash) FROM ip_blocks
+         WHERE until > :now AND ip_hash IN (SELECT value FROM json_each(:hashes))) AS blocked
+"""
+
+# Each new submission in insertion order, with its report, and whether the report
+# already had a submission before it (a duplicate).
+_BATCH_RESULTS = """
+SELECT s.report_id, r.status,
+       EXISTS (SELECT 1 FROM submissions p WHERE p.report_id = s.report_id AND p.id < s.id)
+FROM submissions s JOIN reports r ON r.id = s.report_id
+WHERE s.id > :last
+ORDER BY s.id
 """
 
 
@@ -69,29 +88,43 @@ class Stored:
     report_id: int
     duplicate: bool
     status: str
-    submission_id: int
 
 
-async def store_submission(conn: aiosqlite.Connection, sub: NewSubmission) -> Stored:
-    """Write unit: merge the send into its open report (or open one) and keep the send whole."""
+async def store_submissions(conn: aiosqlite.Connection, subs: list[NewSubmission]) -> list[Stored]:
+    """Batched write: merge every send into its open report (or open one) and keep each
+    send whole, with four statements however many sends there are."""
     now = time.time()
-    params = {
-        "site_id": sub.site_id,
-        "kind": sub.kind,
-        "url": sub.url,
-        "title": sub.title,
-        "lang": sub.lang,
-        "exact": sub.exact,
-        "prefix": sub.prefix,
-        "suffix": sub.suffix,
-        "dedup_key": sub.dedup_key(),
-        "ip_hash": sub.ip_hash,
-        "now": now,
-    }
-    rows = await conn.execute_fetchall(_UPSERT_REPORT, params)
-    report_id, count, status = rows[0]
-    cur = await conn.execute(
-        _INSERT_SUBMISSION,
-        (report_id, sub.suggestion, sub.comment, sub.user_agent, sub.ip_hash, now),
-    )
-    return Stored(report_id, count > 1, status, int(cur.lastrowid or 0))
+    hashes = json.dumps(sorted({s.ip_hash for s in subs}))
+    head = await conn.execute_fetchall(_BATCH_START, {"now": now, "hashes": hashes})
+    last_submission, blocked_json = head[0]
+    blocked = set(json.loads(blocked_json))
+    rows = [
+        {
+            "site_id": s.site_id,
+            "kind": s.kind,
+            "url": s.url,
+            "title": s.title,
+            "lang": s.lang,
+            "exact": s.exact,
+            "prefix": s.prefix,
+            "suffix": s.suffix,
+            "dedup_key": s.dedup_key(),
+            "status": "spam" if s.ip_hash in blocked else "new",
+            "suggestion": s.suggestion,
+            "comment": s.comment,
+            "user_agent": s.user_agent,
+            "ip_hash": s.ip_hash,
+            "now": now,
+        }
+        for s in subs
+    ]
+    report_keys = ("site_id", "kind", "url", "title", "lang", "exact", "prefix", "suffix",
+                   "dedup_key", "status", "now")  # fmt: skip
+    await conn.executemany(_UPSERT_REPORT, [{k: r[k] for k in report_keys} for r in rows])
+    submission_keys = ("site_id", "dedup_key", "status", "suggestion", "comment",
+                       "user_agent", "ip_hash", "now")  # fmt: skip
+    await conn.executemany(_INSERT_SUBMISSION, [{k: r[k] for k in submission_keys} for r in rows])
+    results = await conn.execute_fetchall(_BATCH_RESULTS, {"last": last_submission})
+    if len(results) != len(subs):
+        raise RuntimeError(f"stored {len(results)} submissions for {len(subs)} sends")
+    return [Stored(report_id, bool(dup), status) for report_id, status, dup in results]

@@ -58,6 +58,8 @@ CREATE TABLE reports (
 -- Once it is closed, the same quote opens a fresh report.
 CREATE UNIQUE INDEX reports_open_dedup ON reports(site_id, dedup_key)
     WHERE status IN ('new', 'in_progress');
+-- Finds the report a send belongs to, open or not.
+CREATE INDEX reports_site_dedup ON reports(site_id, dedup_key, id);
 CREATE INDEX reports_site_status ON reports(site_id, status, id);
 CREATE INDEX reports_status ON reports(status, id);
 

@@ -1,0 +1,69 @@
+-- The editors' dashboard: full-text search, per-status counts, sign-in throttling,
+-- undoable actions and the indexes the queue's sorts need.
+
+-- Search over each report's quote and every comment and suggestion readers sent with it.
+-- rowid is the report id.
+CREATE VIRTUAL TABLE report_search USING fts5(quote, comments, tokenize = 'unicode61');
+
+INSERT INTO report_search (rowid, quote, comments)
+SELECT r.id, r.quote_exact,
+       coalesce((SELECT group_concat(s.comment || ' ' || s.suggestion, ' ')
+                 FROM submissions s WHERE s.report_id = r.id), '')
+FROM reports r;
+
+CREATE TRIGGER reports_search_insert AFTER INSERT ON reports BEGIN
+    INSERT INTO report_search (rowid, quote, comments) VALUES (new.id, new.quote_exact, '');
+END;
+
+CREATE TRIGGER submissions_search_insert AFTER INSERT ON submissions
+WHEN new.comment <> '' OR new.suggestion <> '' BEGIN
+    UPDATE report_search SET comments = comments || ' ' || new.comment || ' ' || new.suggestion
+    WHERE rowid = new.report_id;
+END;
+
+-- Counting a million rows by status on every page view is too slow; keep the totals.
+CREATE TABLE report_counts (
+    site_id  INTEGER NOT NULL,
+    status   TEXT NOT NULL,
+    n        INTEGER NOT NULL,
+    PRIMARY KEY (site_id, status)
+) WITHOUT ROWID;
+
+INSERT INTO report_counts (site_id, status, n)
+SELECT site_id, status, count(*) FROM reports GROUP BY site_id, status;
+
+CREATE TRIGGER reports_count_insert AFTER INSERT ON reports BEGIN
+    INSERT INTO report_counts (site_id, status, n) VALUES (new.site_id, new.status, 1)
+    ON CONFLICT (site_id, status) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER reports_count_status AFTER UPDATE OF status ON reports
+WHEN old.status <> new.status BEGIN
+    UPDATE report_counts SET n = n - 1 WHERE site_id = old.site_id AND status = old.status;
+    INSERT INTO report_counts (site_id, status, n) VALUES (new.site_id, new.status, 1)
+    ON CONFLICT (site_id, status) DO UPDATE SET n = n + 1;
+END;
+
+-- The "most reported" sort walks this index backwards, keyset on (submission_count, id).
+CREATE INDEX reports_most_reported ON reports(submission_count, id);
+CREATE INDEX reports_site_id ON reports(site_id, id);
+CREATE INDEX reports_last_seen ON reports(site_id, last_seen);
+-- Stats: reports received per day, and time to resolve.
+CREATE INDEX reports_first_seen ON reports(first_seen);
+CREATE INDEX reports_resolved_at ON reports(resolved_at) WHERE resolved_at IS NOT NULL;
+
+-- Every action an editor takes is one `action_id`; undo replays it backwards and
+-- marks its own events with `undoes`.
+ALTER TABLE report_events ADD COLUMN action_id TEXT;
+ALTER TABLE report_events ADD COLUMN undoes TEXT;
+ALTER TABLE report_events ADD COLUMN note TEXT NOT NULL DEFAULT '';
+CREATE INDEX report_events_user_action ON report_events(user_id, id);
+CREATE INDEX report_events_created ON report_events(created_at);
+
+-- Failed sign-ins, by account and by hashed client address, for throttling.
+CREATE TABLE login_failures (
+    id    INTEGER PRIMARY KEY,
+    who   TEXT NOT NULL,
+    at    REAL NOT NULL
+);
+CREATE INDEX login_failures_who ON login_failures(who, at);

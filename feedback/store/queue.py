@@ -1,0 +1,224 @@
+"""The triage queue: filtered, keyset-paginated report lists, per-status counts,
+one report with its history, and export."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import aiosqlite
+
+from feedback.database import Database
+from feedback.store.reports import KINDS, OPEN_STATUSES, STATUSES
+
+SORTS = ("newest", "oldest", "most")
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the editor asked for, already validated. Lives in the URL."""
+
+    site_id: int | None = None
+    statuses: tuple[str, ...] = OPEN_STATUSES
+    kind: str | None = None
+    url: str = ""
+    q: str = ""
+    sort: str = "newest"
+    # Keyset cursor: the last row of the previous page.
+    after_id: int | None = None
+    after_count: int | None = None
+    only_ids: tuple[int, ...] = field(default=())
+
+    @classmethod
+    def from_query(cls, query: Any) -> QueueFilter:
+        def number(name: str) -> int | None:
+            value = query.get(name, "")
+            return int(value) if value.isdigit() and len(value) < 19 else None
+
+        statuses = tuple(s for s in query.getlist("status") if s in STATUSES)
+        if query.get("status") == "all":
+            statuses = STATUSES
+        kind = query.get("kind")
+        sort = query.get("sort", "newest")
+        return cls(
+            site_id=number("site"),
+            statuses=statuses or OPEN_STATUSES,
+            kind=kind if kind in KINDS else None,
+            url=query.get("url", "").strip()[:500],
+            q=query.get("q", "").strip()[:200],
+            sort=sort if sort in SORTS else "newest",
+            after_id=number("after"),
+            after_count=number("after_count"),
+        )
+
+    def params(self, *, cursor: bool = False) -> list[tuple[str, str]]:
+        """The filter as query parameters, for links and forms (without the cursor)."""
+        out: list[tuple[str, str]] = []
+        if self.site_id is not None:
+            out.append(("site", str(self.site_id)))
+        if self.statuses != OPEN_STATUSES:
+            out += [("status", s) for s in self.statuses]
+        if self.kind:
+            out.append(("kind", self.kind))
+        if self.url:
+            out.append(("url", self.url))
+        if self.q:
+            out.append(("q", self.q))
+        if self.sort != "newest":
+            out.append(("sort", self.sort))
+        if cursor and self.after_id is not None:
+            out.append(("after", str(self.after_id)))
+            if self.after_count is not None:
+                out.append(("after_count", str(self.after_count)))
+        return out
+
+    def first_page(self) -> QueueFilter:
+        return replace(self, after_id=None, after_count=None, only_ids=())
+
+
+def fts_query(text: str) -> str:
+    """Reader words as FTS5 prefix terms; quoting keeps FTS syntax out of the editor's way."""
+    words = re.findall(r"\w+", text)[:12]
+    return " ".join(f'"{w}"*' for w in words)
+
+
+_ROW_COLUMNS = """
+    r.id, r.site_id, s.name AS site_name, s.key AS site_key, r.kind, r.url, r.title,
+    r.quote_exact, r.quote_prefix, r.quote_suffix, r.status, r.submission_count,
+    r.first_seen, r.last_seen, r.assignee_id, r.note, r.dedup_key,
+    (SELECT comment FROM submissions c WHERE c.report_id = r.id AND c.comment <> ''
+     ORDER BY c.id DESC LIMIT 1) AS latest_comment,
+    (SELECT suggestion FROM submissions c WHERE c.report_id = r.id AND c.suggestion <> ''
+     ORDER BY c.id DESC LIMIT 1) AS latest_suggestion
+"""
+
+# The only ORDER BY / keyset variants there are; the editor picks one by name.
+_ORDER = {
+    "newest": ("r.id < :after_id", "r.id DESC"),
+    "oldest": ("r.id > :after_id", "r.id ASC"),
+    "most": (
+        "(r.submission_count, r.id) < (:after_count, :after_id)",
+        "r.submission_count DESC, r.id DESC",
+    ),
+}
+
+
+def _where(f: QueueFilter, visible: list[int] | None) -> tuple[list[str], dict[str, Any]]:
+    # Each clause is a fixed string; every value the editor typed is a bound parameter.
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if visible is not None:
+        clauses.append("r.site_id IN (SELECT value FROM json_each(:visible))")
+        params["visible"] = json.dumps(visible)
+    if f.site_id is not None:
+        clauses.append("r.site_id = :site_id")
+        params["site_id"] = f.site_id
+    if set(f.statuses) != set(STATUSES):
+        # Unary + keeps the planner walking ids in order instead of sorting a whole status.
+        clauses.append("+r.status IN (SELECT value FROM json_each(:statuses))")
+        params["statuses"] = json.dumps(list(f.statuses))
+    if f.kind:
+        clauses.append("r.kind = :kind")
+        params["kind"] = f.kind
+    if f.url:
+        clauses.append("instr(lower(r.url), lower(:url)) > 0")
+        params["url"] = f.url
+    if f.q and fts_query(f.q):
+        clauses.append("r.id IN (SELECT rowid FROM report_search WHERE report_search MATCH :q)")
+        params["q"] = fts_query(f.q)
+    if f.only_ids:
+        clauses.append("r.id IN (SELECT value FROM json_each(:only_ids))")
+        params["only_ids"] = json.dumps(list(f.only_ids))
+    return clauses, params
+
+
+def queue_sql(f: QueueFilter, visible: list[int] | None, limit: int) -> tuple[str, dict]:
+    clauses, params = _where(f, visible)
+    keyset, order = _ORDER[f.sort]
+    if f.after_id is not None and (f.sort != "most" or f.after_count is not None):
+        clauses.append(keyset)
+        params["after_id"] = f.after_id
+        params["after_count"] = f.after_count
+    where = " AND ".join(clauses) or "1"
+    params["limit"] = limit
+    sql = (
+        f"SELECT {_ROW_COLUMNS} FROM reports r JOIN sites s ON s.id = r.site_id "
+        f"WHERE {where} ORDER BY {order} LIMIT :limit"
+    )
+    return sql, params
+
+
+async def queue_page(
+    db: Database, f: QueueFilter, visible: list[int] | None, limit: int = PAGE_SIZE
+) -> tuple[list[aiosqlite.Row], QueueFilter | None]:
+    """One page of the queue, and the filter for the next page (None on the last)."""
+    sql, params = queue_sql(f, visible, limit + 1)
+    rows = await db.fetchall(sql, params)
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, replace(f, after_id=last["id"], after_count=last["submission_count"])
+
+
+async def status_counts(
+    db: Database, visible: list[int] | None, site_id: int | None = None
+) -> dict[str, int]:
+    rows = await db.fetchall(
+        "SELECT status, sum(n) FROM report_counts "
+        "WHERE (:all OR site_id IN (SELECT value FROM json_each(:visible))) "
+        "AND (:site_id IS NULL OR site_id = :site_id) GROUP BY status",
+        {"all": visible is None, "visible": json.dumps(visible or []), "site_id": site_id},
+    )
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({r[0]: r[1] for r in rows})
+    return counts
+
+
+async def report_by_id(
+    db: Database, report_id: int, visible: list[int] | None
+) -> aiosqlite.Row | None:
+    """The report, or None if it does not exist or the editor may not see it."""
+    rows, _ = await queue_page(
+        db, QueueFilter(statuses=STATUSES, only_ids=(report_id,)), visible, limit=1
+    )
+    return rows[0] if rows else None
+
+
+async def submissions_of(db: Database, report_id: int) -> list[aiosqlite.Row]:
+    return await db.fetchall(
+        "SELECT id, suggestion, comment, user_agent, created_at FROM submissions "
+        "WHERE report_id = ? ORDER BY id",
+        (report_id,),
+    )
+
+
+async def history_of(db: Database, report_id: int) -> list[aiosqlite.Row]:
+    return await db.fetchall(
+        "SELECT e.from_status, e.to_status, e.created_at, e.note, e.undoes, u.email "
+        "FROM report_events e LEFT JOIN users u ON u.id = e.user_id "
+        "WHERE e.report_id = ? ORDER BY e.id",
+        (report_id,),
+    )
+
+
+async def export_rows(
+    db: Database, f: QueueFilter, visible: list[int] | None, cap: int = 100_000
+) -> AsyncIterator[aiosqlite.Row]:
+    """Every row of the filtered view, page by page, so memory stays flat."""
+    page: QueueFilter | None = f.first_page()
+    sent = 0
+    while page is not None and sent < cap:
+        rows, page = await queue_page(db, page, visible, limit=1000)
+        for row in rows:
+            yield row
+        sent += len(rows)
+
+
+async def last_report_at(db: Database, site_id: int) -> float | None:
+    row = await db.fetchone("SELECT max(last_seen) FROM reports WHERE site_id = ?", (site_id,))
+    return row[0] if row else None
