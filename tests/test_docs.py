@@ -17,9 +17,7 @@ def test_readme_documents_every_setting(setting) -> None:
     assert f"`{setting.name}`" in README
 
 
-@pytest.mark.parametrize(
-    "command", [c for c in COMMANDS if c], ids=lambda c: " ".join(c)
-)
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c], ids=lambda c: " ".join(c))
 def test_readme_documents_every_command(command: tuple[str, ...]) -> None:
     assert f"`feedback {' '.join(command)}" in README
 
