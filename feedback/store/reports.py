@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -40,14 +41,18 @@ class NewSubmission:
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
+# A sender an editor blocked (see ip_blocks) lands straight in spam.
+_BLOCKED = "EXISTS (SELECT 1 FROM ip_blocks WHERE ip_hash = :ip_hash AND until > :now)"
+
 # Merges a send into its open report or opens one: the partial unique index on open
-# reports makes a second identical send hit ON CONFLICT. A sender an editor blocked
-# lands straight in spam, outside that index, so it never merges into a real report.
-_UPSERT_REPORT = """
+# reports makes a second identical send hit ON CONFLICT. A blocked sender's report is
+# created as spam, outside that index, so it never merges into a real report.
+_UPSERT_REPORT = f"""
 INSERT INTO reports (site_id, kind, url, title, lang, quote_exact, quote_prefix, quote_suffix,
                      dedup_key, status, first_seen, last_seen)
-VALUES (:site_id, :kind, :url, :title, :lang, :exact, :prefix, :suffix, :dedup_key,
-        :status, :now, :now)
+SELECT :site_id, :kind, :url, :title, :lang, :exact, :prefix, :suffix, :dedup_key,
+       CASE WHEN {_BLOCKED} THEN 'spam' ELSE 'new' END, :now, :now
+WHERE true
 ON CONFLICT (site_id, dedup_key) WHERE status IN ('new', 'in_progress') DO UPDATE SET
     submission_count = submission_count + 1,
     last_seen = excluded.last_seen,
@@ -56,31 +61,30 @@ ON CONFLICT (site_id, dedup_key) WHERE status IN ('new', 'in_progress') DO UPDAT
 
 # The report a send belongs to, right after the upsert above: the one open report with
 # its key, or for a blocked sender the spam report just created.
-_INSERT_SUBMISSION = """
+_INSERT_SUBMISSION = f"""
 INSERT INTO submissions (report_id, suggestion, comment, user_agent, ip_hash, created_at)
 SELECT id, :suggestion, :comment, :user_agent, :ip_hash, :now
 FROM reports
 WHERE site_id = :site_id AND dedup_key = :dedup_key
-  AND CASE :status WHEN 'spam' THEN status = 'spam' ELSE status IN ('new', 'in_progress') END
+  AND CASE WHEN {_BLOCKED} THEN status = 'spam' ELSE status IN ('new', 'in_progress') END
 ORDER BY id DESC
 LIMIT 1
 """
 
-_BATCH_START = """
-SELECT (SELECT coalesce(max(id), 0) FROM submissions) AS last_submission,
-       (SELECT json_group_array(ip_hash) FROM ip_blocks
-         WHERE until > :now AND ip_hash IN (SELECT value FROM json_each(:hashes))) AS blocked
-"""
-
-# Each new submission in insertion order, with its report, and whether the report
-# already had a submission before it (a duplicate).
+# The batch's submissions (the newest :n; the writer is the only writer) with their
+# report, and whether that report already had a submission before (a duplicate).
 _BATCH_RESULTS = """
-SELECT s.report_id, r.status,
+SELECT s.report_id, r.status, s.created_at,
        EXISTS (SELECT 1 FROM submissions p WHERE p.report_id = s.report_id AND p.id < s.id)
 FROM submissions s JOIN reports r ON r.id = s.report_id
-WHERE s.id > :last
-ORDER BY s.id
+ORDER BY s.id DESC
+LIMIT :n
 """
+
+_REPORT_PARAMS = ("site_id", "kind", "url", "title", "lang", "exact", "prefix", "suffix",
+                  "dedup_key", "ip_hash", "now")  # fmt: skip
+_SUBMISSION_PARAMS = ("site_id", "dedup_key", "suggestion", "comment", "user_agent",
+                      "ip_hash", "now")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -92,12 +96,8 @@ class Stored:
 
 async def store_submissions(conn: aiosqlite.Connection, subs: list[NewSubmission]) -> list[Stored]:
     """Batched write: merge every send into its open report (or open one) and keep each
-    send whole, with four statements however many sends there are."""
+    send whole, with three statements however many sends there are."""
     now = time.time()
-    hashes = json.dumps(sorted({s.ip_hash for s in subs}))
-    head = await conn.execute_fetchall(_BATCH_START, {"now": now, "hashes": hashes})
-    last_submission, blocked_json = head[0]
-    blocked = set(json.loads(blocked_json))
     rows = [
         {
             "site_id": s.site_id,
@@ -109,7 +109,6 @@ async def store_submissions(conn: aiosqlite.Connection, subs: list[NewSubmission
             "prefix": s.prefix,
             "suffix": s.suffix,
             "dedup_key": s.dedup_key(),
-            "status": "spam" if s.ip_hash in blocked else "new",
             "suggestion": s.suggestion,
             "comment": s.comment,
             "user_agent": s.user_agent,
@@ -118,13 +117,19 @@ async def store_submissions(conn: aiosqlite.Connection, subs: list[NewSubmission
         }
         for s in subs
     ]
-    report_keys = ("site_id", "kind", "url", "title", "lang", "exact", "prefix", "suffix",
-                   "dedup_key", "status", "now")  # fmt: skip
-    await conn.executemany(_UPSERT_REPORT, [{k: r[k] for k in report_keys} for r in rows])
-    submission_keys = ("site_id", "dedup_key", "status", "suggestion", "comment",
-                       "user_agent", "ip_hash", "now")  # fmt: skip
-    await conn.executemany(_INSERT_SUBMISSION, [{k: r[k] for k in submission_keys} for r in rows])
-    results = await conn.execute_fetchall(_BATCH_RESULTS, {"last": last_submission})
-    if len(results) != len(subs):
-        raise RuntimeError(f"stored {len(results)} submissions for {len(subs)} sends")
-    return [Stored(report_id, bool(dup), status) for report_id, status, dup in results]
+    # Queued together, the three statements run back to back in the connection's thread
+    # instead of each waiting for a turn of the (busy) event loop. They depend on each
+    # other only through the database. If one fails, the writer rolls the batch back.
+    outcomes = await asyncio.gather(
+        conn.executemany(_UPSERT_REPORT, [{k: r[k] for k in _REPORT_PARAMS} for r in rows]),
+        conn.executemany(_INSERT_SUBMISSION, [{k: r[k] for k in _SUBMISSION_PARAMS} for r in rows]),
+        conn.execute_fetchall(_BATCH_RESULTS, {"n": len(subs)}),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    results = list(outcomes[2])[::-1]
+    if len(results) != len(subs) or any(created != now for _, _, created, _ in results):
+        raise RuntimeError(f"stored a different number of submissions than {len(subs)} sends")
+    return [Stored(report_id, bool(dup), status) for report_id, status, _, dup in results]
