@@ -121,6 +121,8 @@ class Intake:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ApiError(400, "malformed_json", "The body is nested too deeply.") from None
         if not isinstance(data, dict):
             raise ApiError(400, "invalid_type", "The body must be a JSON object.")
         fields = _typed_fields(data)

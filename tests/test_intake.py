@@ -72,7 +72,9 @@ async def test_comment_report_needs_no_quote(client, site: Site, app) -> None:
         (b"{not json", "malformed_json"),
         (b"\xff\xfe", "malformed_json"),
         (b"[1, 2]", "invalid_type"),
+        (b"[" * 5000 + b"]" * 5000, "malformed_json"),
     ],
+    ids=["broken", "not-utf8", "array", "nested-too-deep"],
 )
 async def test_malformed_body_is_400(client, site: Site, content: bytes, code: str) -> None:
     response = await client.post(
