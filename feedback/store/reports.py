@@ -71,11 +71,10 @@ ORDER BY id DESC
 LIMIT 1
 """
 
-# The batch's submissions (the newest :n; the writer is the only writer) with their
-# report, and whether that report already had a submission before (a duplicate).
+# The batch's submissions (the newest :n; the writer is the only writer) with the
+# report each one landed in.
 _BATCH_RESULTS = """
-SELECT s.report_id, r.status, s.created_at,
-       EXISTS (SELECT 1 FROM submissions p WHERE p.report_id = s.report_id AND p.id < s.id)
+SELECT s.report_id, r.status, r.first_seen, s.created_at
 FROM submissions s JOIN reports r ON r.id = s.report_id
 ORDER BY s.id DESC
 LIMIT :n
@@ -130,6 +129,12 @@ async def store_submissions(conn: aiosqlite.Connection, subs: list[NewSubmission
         if isinstance(outcome, BaseException):
             raise outcome
     results = list(outcomes[2])[::-1]
-    if len(results) != len(subs) or any(created != now for _, _, created, _ in results):
+    if len(results) != len(subs) or any(row[3] != now for row in results):
         raise RuntimeError(f"stored a different number of submissions than {len(subs)} sends")
-    return [Stored(report_id, bool(dup), status) for report_id, status, _, dup in results]
+    # A send is a duplicate if its report existed before this batch, or an earlier send
+    # in this batch opened it.
+    stored, opened = [], set()
+    for report_id, status, first_seen, _ in results:
+        stored.append(Stored(report_id, first_seen < now or report_id in opened, status))
+        opened.add(report_id)
+    return stored
