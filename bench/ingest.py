@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-BARE_APP = '''
+BARE_APP = """
 import json
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
@@ -39,7 +39,7 @@ async def receive(request):
     return JSONResponse({"id": len(data), "duplicate": False}, status_code=201)
 
 app = Starlette(routes=[Route("/api/v1/reports", receive, methods=["POST"])])
-'''
+"""
 
 
 def free_port() -> int:
@@ -75,13 +75,27 @@ def start_service(folder: Path) -> tuple[subprocess.Popen, int, str]:
         "FEEDBACK_RATE_SITE_BURST": "100000000",
     }
     out = subprocess.run(
-        [sys.executable, "-m", "feedback", "site", "add", "Bench", "--origin", "https://bench.example"],
-        env=env, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "feedback",
+            "site",
+            "add",
+            "Bench",
+            "--origin",
+            "https://bench.example",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     key = out.stdout.split("Key: ")[1].split()[0]
     proc = subprocess.Popen(
         [sys.executable, "-m", "feedback", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
     return proc, port, key
@@ -91,9 +105,20 @@ def start_bare(folder: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     (folder / "bare_app.py").write_text(BARE_APP)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port),
-         "--log-level", "warning", "--no-server-header"],
-        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-server-header",
+        ],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_ready(f"http://127.0.0.1:{port}/api/v1/reports", proc)
     return proc, port
@@ -102,17 +127,22 @@ def start_bare(folder: Path) -> tuple[subprocess.Popen, int]:
 def payload(key: str, n: int) -> bytes:
     # Every tenth report repeats an earlier quote, so merging duplicates is exercised too.
     word = f"wrod{n // 10 if n % 10 == 0 else n}"
-    return json.dumps({
-        "site": key,
-        "kind": "typo",
-        "url": f"https://bench.example/news/{n % 50}?utm_source=bench",
-        "title": "A benchmark article",
-        "lang": "en",
-        "quote": {"exact": word, "prefix": "The quick brown fox jumps over the ",
-                  "suffix": " lazy dog and runs away into the forest."},
-        "suggestion": "word",
-        "comment": "Looks like a typo to me.",
-    }).encode()
+    return json.dumps(
+        {
+            "site": key,
+            "kind": "typo",
+            "url": f"https://bench.example/news/{n % 50}?utm_source=bench",
+            "title": "A benchmark article",
+            "lang": "en",
+            "quote": {
+                "exact": word,
+                "prefix": "The quick brown fox jumps over the ",
+                "suffix": " lazy dog and runs away into the forest.",
+            },
+            "suggestion": "word",
+            "comment": "Looks like a typo to me.",
+        }
+    ).encode()
 
 
 class Connection:
@@ -203,10 +233,14 @@ def main() -> None:
     bare, bare_port = start_bare(folder)
     offset = 0
     try:
-        print(f"{args.requests} requests per measurement, {args.rounds} interleaved rounds, "
-              "medians shown; load generator and servers share this machine's cores")
-        print(f"{'mode':<11} {'conc':>4} | {'service r/s':>11} {'p50 ms':>7} {'p99 ms':>7} | "
-              f"{'bare r/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5}")
+        print(
+            f"{args.requests} requests per measurement, {args.rounds} interleaved rounds, "
+            "medians shown; load generator and servers share this machine's cores"
+        )
+        print(
+            f"{'mode':<11} {'conc':>4} | {'service r/s':>11} {'p50 ms':>7} {'p99 ms':>7} | "
+            f"{'bare r/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5}"
+        )
         for keep_alive in (True, False):
             for concurrency in (1, 16, 64):
                 results: dict[str, list[tuple[float, float, float]]] = {"svc": [], "bare": []}
@@ -222,9 +256,13 @@ def main() -> None:
                 svc = [statistics.median(col) for col in zip(*results["svc"], strict=True)]
                 bare_m = [statistics.median(col) for col in zip(*results["bare"], strict=True)]
                 mode = "keep-alive" if keep_alive else "new-conn"
-                print(f"{mode:<11} {concurrency:>4} | {svc[0]:>11.0f} {svc[1]:>7.1f} {svc[2]:>7.1f} | "
-                      f"{bare_m[0]:>9.0f} {bare_m[1]:>7.1f} {bare_m[2]:>7.1f} | "
-                      f"{svc[0] / bare_m[0]:>5.2f}" + (f"  ({failures} non-201)" if failures else ""))
+                row = (
+                    f"{mode:<11} {concurrency:>4} | "
+                    f"{svc[0]:>11.0f} {svc[1]:>7.1f} {svc[2]:>7.1f} | "
+                    f"{bare_m[0]:>9.0f} {bare_m[1]:>7.1f} {bare_m[2]:>7.1f} | "
+                    f"{svc[0] / bare_m[0]:>5.2f}"
+                )
+                print(row + (f"  ({failures} non-201)" if failures else ""))
         stored = httpx.get(f"http://127.0.0.1:{service_port}/healthz").json()
         print(f"service health after the run: {stored['status']}")
     finally:

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import rjsmin
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
 
-from feedback import demo
+from feedback import dashboard, demo
 from feedback.assets import Asset
 from feedback.database import Database
 from feedback.intake import Intake
@@ -75,7 +76,9 @@ async def intake_preflight(request: Request) -> Response:
 
 
 def load_widget() -> Asset:
-    return Asset.from_file(WIDGET_DIR / "widget.js")
+    """The widget as served: minified from the readable source once, at start-up."""
+    source = (WIDGET_DIR / "widget.js").read_text(encoding="utf-8")
+    return Asset.from_bytes(rjsmin.jsmin(source).encode(), "text/javascript; charset=utf-8")
 
 
 def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starlette:
@@ -113,6 +116,7 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
         Route("/api/v1/reports", intake_post, methods=["POST"]),
         Route("/api/v1/reports", intake_preflight, methods=["OPTIONS"]),
+        Mount("/dashboard", routes=dashboard.routes, middleware=dashboard.middleware(settings)),
     ]
     if demo_site_key:
         routes += [

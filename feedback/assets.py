@@ -1,4 +1,5 @@
-"""Serving the widget and other static files with ETags, compression and long caching."""
+"""Serving the widget and other static files with ETags, compression and long caching,
+and compacting the widget's JavaScript at start-up."""
 
 from __future__ import annotations
 

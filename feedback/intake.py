@@ -65,7 +65,13 @@ class Intake:
         if allowed is None:
             allowed = await self.state.sites.known_origins()
         if origin in allowed:
-            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+            # Retry-After is not a CORS-safelisted header: without this the widget could not
+            # tell the reader when to try again.
+            return {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Expose-Headers": "Retry-After",
+                "Vary": "Origin",
+            }
         return {"Vary": "Origin"}
 
     async def preflight(self, request: Request) -> Response:

@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,6 +35,13 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last. Once Playwright's sync API has started, its event loop stays
+    current in this thread until the session ends, and every async test after it fails with
+    "cannot be called from a running event loop"."""
+    items.sort(key=lambda item: "playwright" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(scope="session")
@@ -126,7 +134,9 @@ class LiveServer:
             finally:
                 await db.close()
 
-        return asyncio.run(go())
+        # A thread of its own: a browser test's thread already has Playwright's loop running.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, go()).result()
 
     def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         conn = sqlite3.connect(self.settings.database)

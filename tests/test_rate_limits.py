@@ -44,6 +44,7 @@ async def test_one_address_is_limited_with_retry_after(strict_app) -> None:
     assert "minute" in limited.json()["error"]["message"]
     assert 1 <= int(limited.headers["retry-after"]) <= 30  # 2/min: next token within 30 s
     assert limited.headers["access-control-allow-origin"] == "https://example.com"
+    assert limited.headers["access-control-expose-headers"] == "Retry-After"
 
 
 async def test_other_addresses_are_not_affected(strict_app) -> None:
