@@ -112,6 +112,80 @@ def cmd_site_list(args: argparse.Namespace) -> None:
         print(f"{site.key}\t{site.name}\t{' '.join(sorted(site.origins))}")
 
 
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            raise CommandError("the passwords do not match")
+    if len(password) < 8:
+        raise CommandError("the password needs at least 8 characters")
+    return password
+
+
+def cmd_user_add(args: argparse.Namespace) -> None:
+    from feedback.store.sites import list_sites
+    from feedback.store.users import UserError, add_user
+
+    settings = _settings()
+    if args.role == "admin" and args.site:
+        raise CommandError("admins see every site; --site is for editors")
+    password = _read_password(args.password_stdin)
+
+    async def go(db: Database) -> None:
+        keys = {s.key: s.id for s in await list_sites(db)}
+        unknown = [k for k in args.site or [] if k not in keys]
+        if unknown:
+            raise CommandError("no site with key " + ", ".join(unknown))
+        try:
+            await add_user(db, args.email, password, args.role, [keys[k] for k in args.site or []])
+        except UserError as exc:
+            raise CommandError(str(exc)) from None
+
+    asyncio.run(_with_db(settings, go))
+    where = "every site" if args.role == "admin" else (", ".join(args.site or []) or "no sites yet")
+    print(f"User {args.email} added as {args.role} ({where}).")
+
+
+def cmd_user_list(args: argparse.Namespace) -> None:
+    from feedback.store.sites import list_sites
+    from feedback.store.users import list_users
+
+    settings = _settings()
+
+    async def go(db: Database) -> tuple:
+        return await list_users(db), await list_sites(db)
+
+    users, sites = asyncio.run(_with_db(settings, go))
+    if not users:
+        print("No users yet. Add one with: feedback user add EMAIL --role admin")
+        return
+    keys = {s.id: s.key for s in sites}
+    for user in users:
+        where = "*" if user.is_admin else " ".join(sorted(keys[i] for i in user.site_ids))
+        state = "disabled" if user.disabled else "active"
+        print(f"{user.email}\t{user.role}\t{state}\t{where}")
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> None:
+    from feedback.store.users import UserError, set_password
+
+    settings = _settings()
+    password = _read_password(args.password_stdin)
+
+    async def go(db: Database) -> None:
+        try:
+            await set_password(db, args.email, password)
+        except UserError as exc:
+            raise CommandError(str(exc)) from None
+
+    asyncio.run(_with_db(settings, go))
+    print(f"Password for {args.email} changed.")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -201,6 +275,35 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(func=cmd_site_add)
     lst = site_sub.add_parser("list", help="list sites", description="List every site.")
     lst.set_defaults(func=cmd_site_list)
+
+    user = sub.add_parser(
+        "user", help="manage dashboard users", description="Manage dashboard users."
+    )
+    user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    uadd = user_sub.add_parser(
+        "add",
+        help="add an admin or an editor",
+        description="Add a dashboard user. The password is asked for twice, "
+        "or read from the first line of standard input with --password-stdin.",
+    )
+    uadd.add_argument("email", help="the address the user signs in with")
+    uadd.add_argument("--role", choices=("admin", "editor"), required=True)
+    uadd.add_argument(
+        "--site",
+        action="append",
+        metavar="KEY",
+        help="a site key an editor may see (repeatable); admins see every site",
+    )
+    uadd.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    uadd.set_defaults(func=cmd_user_add)
+    ulist = user_sub.add_parser("list", help="list users", description="List every user.")
+    ulist.set_defaults(func=cmd_user_list)
+    upass = user_sub.add_parser(
+        "passwd", help="set a user's password", description="Set a user's password."
+    )
+    upass.add_argument("email")
+    upass.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    upass.set_defaults(func=cmd_user_passwd)
 
     demo = sub.add_parser(
         "demo",

@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from feedback.database import Database
 from feedback.settings import Settings
 from feedback.store.sites import add_site
+from feedback.store.users import add_user
 
 
 async def index(request: Request) -> Response:
@@ -37,7 +38,7 @@ async def prepare(settings: Settings, host: str, port: int) -> tuple[str, str, s
         site = await add_site(db, "Demo Gazette", origins)
         email = "editor@demo.example"
         password = secrets.token_urlsafe(9)
-        # TODO(dashboard): create the admin user here once accounts exist.
+        await add_user(db, email, password, "admin", [])
     finally:
         await db.close()
     return site.key, email, password

@@ -21,8 +21,9 @@ async def daily_by_status(
     db: Database, visible: list[int] | None, since: float
 ) -> list[tuple[str, str, int]]:
     rows = await db.fetchall(
-        "SELECT date(first_seen, 'unixepoch') AS day, status, count(*) FROM reports "
-        f"WHERE first_seen >= :since AND {_SITE_CLAUSE} GROUP BY day, status",
+        "SELECT date(day * 86400, 'unixepoch'), status, sum(n) FROM report_daily "
+        f"WHERE day >= CAST(:since / 86400 AS INTEGER) AND {_SITE_CLAUSE} "
+        "GROUP BY day, status",
         {"since": since, **_sites(visible)},
     )
     return [(r[0], r[1], r[2]) for r in rows]

@@ -1,0 +1,69 @@
+"""The editors' dashboard, mounted at /dashboard: its routes and middleware."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from feedback.assets import Asset
+from feedback.dashboard import admin, auth, live, queue, reports, stats
+from feedback.dashboard.middleware import SecurityHeadersMiddleware, SessionMiddleware
+from feedback.settings import Settings
+
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_FILES = ("dashboard.js", "dashboard.css")
+
+
+@cache
+def static_asset(name: str) -> Asset:
+    return Asset.from_file(STATIC_DIR / name)
+
+
+async def static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in STATIC_FILES:
+        raise HTTPException(404)
+    response = static_asset(name).respond(request)
+    # The widget's cross-origin headers do not belong on the dashboard's own files.
+    del response.headers["access-control-allow-origin"]
+    response.headers["cross-origin-resource-policy"] = "same-origin"
+    return response
+
+
+routes = [
+    Route("/", queue.queue, methods=["GET"]),
+    Route("/rows", queue.rows_fragment, methods=["GET"]),
+    Route("/live", live.live, methods=["GET"]),
+    Route("/actions", queue.act, methods=["POST"]),
+    Route("/undo", queue.undo, methods=["POST"]),
+    Route("/export.csv", queue.export_csv, methods=["GET"]),
+    Route("/export.json", queue.export_json, methods=["GET"]),
+    Route("/reports/{id:int}", reports.report_page, methods=["GET"]),
+    Route("/reports/{id:int}/assign", reports.assign, methods=["POST"]),
+    Route("/reports/{id:int}/note", reports.save_note, methods=["POST"]),
+    Route("/stats", stats.stats_page, methods=["GET"]),
+    Route("/sites", admin.sites_page, methods=["GET"]),
+    Route("/sites", admin.site_create, methods=["POST"]),
+    Route("/sites/{id:int}", admin.site_page, methods=["GET"]),
+    Route("/sites/{id:int}", admin.site_update, methods=["POST"]),
+    Route("/users", admin.users_page, methods=["GET"]),
+    Route("/users", admin.user_create, methods=["POST"]),
+    Route("/users/{id:int}", admin.user_update, methods=["POST"]),
+    Route("/login", auth.login_page, methods=["GET"]),
+    Route("/login", auth.login_post, methods=["POST"]),
+    Route("/logout", auth.logout, methods=["POST"]),
+    Route("/static/{name}", static, methods=["GET", "HEAD"]),
+]
+
+
+def middleware(settings: Settings) -> list[Middleware]:
+    return [
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(SessionMiddleware, settings=settings),
+    ]
