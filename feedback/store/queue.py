@@ -128,7 +128,10 @@ def _where(f: QueueFilter, visible: list[int] | None) -> tuple[list[str], dict[s
         clauses.append("instr(lower(r.url), lower(:url)) > 0")
         params["url"] = f.url
     if f.q and fts_query(f.q):
-        clauses.append("r.id IN (SELECT rowid FROM report_search WHERE report_search MATCH :q)")
+        clauses.append(
+            "r.id IN (SELECT report_id FROM submissions WHERE id IN "
+            "(SELECT rowid FROM report_search WHERE report_search MATCH :q))"
+        )
         params["q"] = fts_query(f.q)
     if f.only_ids:
         clauses.append("r.id IN (SELECT value FROM json_each(:only_ids))")
@@ -220,5 +223,5 @@ async def export_rows(
 
 
 async def last_report_at(db: Database, site_id: int) -> float | None:
-    row = await db.fetchone("SELECT max(last_seen) FROM reports WHERE site_id = ?", (site_id,))
+    row = await db.fetchone("SELECT last_report_at FROM sites WHERE id = ?", (site_id,))
     return row[0] if row else None

@@ -80,6 +80,10 @@ ORDER BY s.id DESC
 LIMIT :n
 """
 
+_SITES_SEEN = """
+UPDATE sites SET last_report_at = :now WHERE id IN (SELECT value FROM json_each(:ids))
+"""
+
 _REPORT_PARAMS = ("site_id", "kind", "url", "title", "lang", "exact", "prefix", "suffix",
                   "dedup_key", "ip_hash", "now")  # fmt: skip
 _SUBMISSION_PARAMS = ("site_id", "dedup_key", "suggestion", "comment", "user_agent",
@@ -95,7 +99,7 @@ class Stored:
 
 async def store_submissions(conn: aiosqlite.Connection, subs: list[NewSubmission]) -> list[Stored]:
     """Batched write: merge every send into its open report (or open one) and keep each
-    send whole, with three statements however many sends there are."""
+    send whole, with four statements however many sends there are."""
     now = time.time()
     rows = [
         {
@@ -116,13 +120,15 @@ async def store_submissions(conn: aiosqlite.Connection, subs: list[NewSubmission
         }
         for s in subs
     ]
-    # Queued together, the three statements run back to back in the connection's thread
+    site_ids = {s.site_id for s in subs}
+    # Queued together, the statements run back to back in the connection's thread
     # instead of each waiting for a turn of the (busy) event loop. They depend on each
     # other only through the database. If one fails, the writer rolls the batch back.
     outcomes = await asyncio.gather(
         conn.executemany(_UPSERT_REPORT, [{k: r[k] for k in _REPORT_PARAMS} for r in rows]),
         conn.executemany(_INSERT_SUBMISSION, [{k: r[k] for k in _SUBMISSION_PARAMS} for r in rows]),
         conn.execute_fetchall(_BATCH_RESULTS, {"n": len(subs)}),
+        conn.execute(_SITES_SEEN, {"now": now, "ids": json.dumps(sorted(site_ids))}),
         return_exceptions=True,
     )
     for outcome in outcomes:

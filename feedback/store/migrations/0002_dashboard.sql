@@ -1,25 +1,28 @@
 -- The editors' dashboard: full-text search, per-status counts, sign-in throttling,
 -- undoable actions and the indexes the queue's sorts need.
 
--- Search over each report's quote and every comment and suggestion readers sent with it.
--- rowid is the report id.
-CREATE VIRTUAL TABLE report_search USING fts5(quote, comments, tokenize = 'unicode61');
+-- Search over what readers sent: one row per send (rowid = submission id) with the quote
+-- it was about, its comment and its suggestion. Rows are only ever added, never rewritten,
+-- and the table keeps no copy of the text (content=''), so a report costs intake one
+-- small index insert per send.
+CREATE VIRTUAL TABLE report_search USING fts5(
+    text, content = '', tokenize = 'unicode61 remove_diacritics 2'
+);
 
-INSERT INTO report_search (rowid, quote, comments)
-SELECT r.id, r.quote_exact,
-       coalesce((SELECT group_concat(s.comment || ' ' || s.suggestion, ' ')
-                 FROM submissions s WHERE s.report_id = r.id), '')
-FROM reports r;
+INSERT INTO report_search (rowid, text)
+SELECT s.id, r.quote_exact || ' ' || s.comment || ' ' || s.suggestion
+FROM submissions s JOIN reports r ON r.id = s.report_id;
 
-CREATE TRIGGER reports_search_insert AFTER INSERT ON reports BEGIN
-    INSERT INTO report_search (rowid, quote, comments) VALUES (new.id, new.quote_exact, '');
+CREATE TRIGGER submissions_search_insert AFTER INSERT ON submissions BEGIN
+    INSERT INTO report_search (rowid, text)
+    SELECT new.id, quote_exact || ' ' || new.comment || ' ' || new.suggestion
+    FROM reports WHERE id = new.report_id;
 END;
 
-CREATE TRIGGER submissions_search_insert AFTER INSERT ON submissions
-WHEN new.comment <> '' OR new.suggestion <> '' BEGIN
-    UPDATE report_search SET comments = comments || ' ' || new.comment || ' ' || new.suggestion
-    WHERE rowid = new.report_id;
-END;
+-- When each site last received a report, for the site page's live indicator. Intake sets
+-- it once per committed batch.
+ALTER TABLE sites ADD COLUMN last_report_at REAL;
+UPDATE sites SET last_report_at = (SELECT max(last_seen) FROM reports WHERE site_id = sites.id);
 
 -- Counting a million rows by status on every page view is too slow; keep the totals.
 CREATE TABLE report_counts (
@@ -77,7 +80,6 @@ END;
 -- The "most reported" sort walks this index backwards, keyset on (submission_count, id).
 CREATE INDEX reports_most_reported ON reports(submission_count, id);
 CREATE INDEX reports_site_id ON reports(site_id, id);
-CREATE INDEX reports_last_seen ON reports(site_id, last_seen);
 -- Stats: reports received per day, and time to resolve.
 CREATE INDEX reports_first_seen ON reports(first_seen);
 CREATE INDEX reports_resolved_at ON reports(resolved_at) WHERE resolved_at IS NOT NULL;
