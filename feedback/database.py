@@ -177,8 +177,9 @@ class Writer:
 
     async def _enqueue(self, job: _Job) -> Any:
         self._queue.put_nowait(job)
-        # shield: a client that disconnects must not cancel a commit others share.
-        return await asyncio.shield(job.future)
+        # A caller that goes away (client disconnect) cancels only its own future; the job
+        # stays queued and commits with the others, and _settle skips the cancelled future.
+        return await job.future
 
     async def _run(self) -> None:
         stopping = False

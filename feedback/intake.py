@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from feedback.clients import client_ip, ip_hash
 from feedback.errors import ApiError
@@ -64,15 +64,7 @@ class Intake:
             return {}
         if allowed is None:
             allowed = await self.state.sites.known_origins()
-        if origin in allowed:
-            # Retry-After is not a CORS-safelisted header: without this the widget could not
-            # tell the reader when to try again.
-            return {
-                "Access-Control-Allow-Origin": origin,
-                "Access-Control-Expose-Headers": "Retry-After",
-                "Vary": "Origin",
-            }
-        return {"Vary": "Origin"}
+        return _cors(origin, allowed)
 
     async def preflight(self, request: Request) -> Response:
         origin = request.headers.get("origin")
@@ -107,7 +99,9 @@ class Intake:
             response = await self._receive(request, origin, seen)
         except ApiError as err:
             response = err.response()
-        response.headers.update(await self.cors_headers(origin, seen.get("allowed")))
+        allowed = seen.get("allowed")
+        cors = _cors(origin, allowed) if allowed is not None and origin else None
+        response.headers.update(cors or await self.cors_headers(origin, allowed))
         return response
 
     async def _receive(
@@ -162,21 +156,36 @@ class Intake:
                 "url",
             )
         stored = await self.state.db.write_batched(store_submissions, sub)
-        self.state.signals.emit(
-            REPORT_UPDATED if stored.duplicate else REPORT_CREATED,
-            {
-                "report_id": stored.report_id,
-                "site_id": site.id,
-                "site_key": site.key,
-                "status": stored.status,
-                "at": time.time(),
-            },
-        )
+        event = REPORT_UPDATED if stored.duplicate else REPORT_CREATED
+        if self.state.signals.has_listeners(event):
+            self.state.signals.emit(
+                event,
+                {
+                    "report_id": stored.report_id,
+                    "site_id": site.id,
+                    "site_key": site.key,
+                    "status": stored.status,
+                    "at": time.time(),
+                },
+            )
         return _created(stored.report_id, stored.duplicate)
 
 
-def _created(report_id: int, duplicate: bool) -> JSONResponse:
-    return JSONResponse({"id": report_id, "duplicate": duplicate}, status_code=201)
+def _cors(origin: str, allowed: frozenset[str]) -> dict[str, str]:
+    if origin in allowed:
+        # Retry-After is not a CORS-safelisted header: without this the widget could not
+        # tell the reader when to try again.
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Expose-Headers": "Retry-After",
+            "Vary": "Origin",
+        }
+    return {"Vary": "Origin"}
+
+
+def _created(report_id: int, duplicate: bool) -> Response:
+    body = b'{"id":%d,"duplicate":%s}' % (report_id, b"true" if duplicate else b"false")
+    return Response(body, status_code=201, media_type="application/json")
 
 
 def _too_many(wait: float) -> ApiError:

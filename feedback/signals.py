@@ -33,6 +33,9 @@ class Signals:
         if listener in self._listeners.get(event, []):
             self._listeners[event].remove(listener)
 
+    def has_listeners(self, event: str) -> bool:
+        return bool(self._listeners.get(event))
+
     def emit(self, event: str, payload: dict[str, Any]) -> None:
         for listener in list(self._listeners.get(event, ())):
             task = asyncio.create_task(self._call(event, listener, payload))
