@@ -72,6 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         proxy_headers=False,  # client addresses come from FEEDBACK_TRUSTED_PROXIES only
         server_header=False,
         log_level=args.log_level,
+        # Open dashboards hold live streams; don't let them delay a restart for long.
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -219,7 +221,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
         ),
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5
+    )
 
 
 def _secret(value: str):

@@ -151,3 +151,11 @@ def test_demo_serves_an_article_with_the_widget_and_prints_a_login(tmp_path) -> 
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_site_keys_never_start_with_a_dash_or_underscore() -> None:
+    from feedback.store.sites import new_site_key
+
+    keys = {new_site_key() for _ in range(2000)}
+    assert len(keys) == 2000
+    assert all(key[0].isalnum() for key in keys)

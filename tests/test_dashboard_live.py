@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
 from feedback.database import Database
 from feedback.store.users import add_user
@@ -76,3 +77,27 @@ def test_live_stream_carries_own_site_arrivals_only(live_server: Any) -> None:
 def test_signed_out_live_stream_is_refused(live_server: Any) -> None:
     r = httpx.get(f"{live_server.url}/dashboard/live", timeout=5)
     assert r.status_code == 401
+
+
+async def test_live_stream_stops_listening_when_the_client_leaves_before_any_event() -> None:
+    from feedback.dashboard.live import _EventStream
+
+    closed = []
+    started = []
+
+    async def never_started():
+        started.append(True)
+        yield "data: x\n\n"
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        raise OSError("client went away")
+
+    response = _EventStream(lambda: closed.append(True), never_started())
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}}
+    with pytest.raises(Exception):  # noqa: B017 - Starlette reports the disconnect its own way
+        await response(scope, receive, send)
+    assert closed == [True]
+    assert started == []

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from feedback.dashboard.auth import services, signed_in
 from feedback.signals import REPORT_CREATED, REPORT_STATUS_CHANGED, REPORT_UPDATED
@@ -41,6 +42,11 @@ async def live(request: Request, user: User) -> Response:
     for event, listener in listeners:
         signals.connect(event, listener)
 
+    def stop_listening() -> None:
+        for event, listener in listeners:
+            with contextlib.suppress(ValueError):
+                signals.disconnect(event, listener)
+
     async def stream() -> AsyncIterator[str]:
         try:
             yield "retry: 1000\n\n"
@@ -54,12 +60,26 @@ async def live(request: Request, user: User) -> Response:
                     continue
                 yield f"event: report\ndata: {json.dumps(item)}\n\n"
         finally:
-            for event, listener in listeners:
-                with contextlib.suppress(ValueError):
-                    signals.disconnect(event, listener)
+            stop_listening()
 
-    return StreamingResponse(
+    return _EventStream(
+        stop_listening,
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+class _EventStream(StreamingResponse):
+    """Stops listening however the response ends, even when the client leaves before the
+    first chunk (then the stream's own `finally` never runs)."""
+
+    def __init__(self, on_close: Callable[[], None], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()

@@ -21,7 +21,11 @@ class Site:
 
 
 def new_site_key() -> str:
-    return secrets.token_urlsafe(12)
+    # Never starting with "-" or "_": a key is typed after --site on command lines.
+    while True:
+        key = secrets.token_urlsafe(12)
+        if key[0].isalnum():
+            return key
 
 
 async def _origins_by_site(conn: aiosqlite.Connection) -> dict[int, set[str]]:
