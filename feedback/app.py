@@ -112,10 +112,11 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
             await db.close()
 
     routes = [
-        Route("/healthz", healthz, methods=["GET", "HEAD"]),
-        Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
+        # Intake first: it is by far the busiest route, and routes are tried in order.
         Route("/api/v1/reports", intake_post, methods=["POST"]),
         Route("/api/v1/reports", intake_preflight, methods=["OPTIONS"]),
+        Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Mount("/dashboard", routes=dashboard.routes, middleware=dashboard.middleware(settings)),
     ]
     if demo_site_key:

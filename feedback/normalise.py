@@ -6,8 +6,6 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-_WHITESPACE = re.compile(r"\s+")
-_HORIZONTAL = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 # Parameters that identify a campaign or a click, never the page itself.
@@ -53,7 +51,7 @@ def clean_line(value: str) -> str:
     _check_encodable(value)
     value = unicodedata.normalize("NFC", value)
     value = _strip_controls(value, keep_newlines=False)
-    return _WHITESPACE.sub(" ", value).strip()
+    return " ".join(value.split())
 
 
 def clean_context(value: str) -> str:
@@ -62,7 +60,10 @@ def clean_context(value: str) -> str:
     _check_encodable(value)
     value = unicodedata.normalize("NFC", value)
     value = _strip_controls(value, keep_newlines=False)
-    return _WHITESPACE.sub(" ", value)
+    collapsed = " ".join(value.split())
+    if not collapsed:
+        return " " if value else ""
+    return (" " if value[0].isspace() else "") + collapsed + (" " if value[-1].isspace() else "")
 
 
 def clean_text(value: str) -> str:
@@ -70,7 +71,7 @@ def clean_text(value: str) -> str:
     _check_encodable(value)
     value = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n")
     value = _strip_controls(value, keep_newlines=True)
-    lines = [_HORIZONTAL.sub(" ", line).strip() for line in value.split("\n")]
+    lines = [" ".join(line.split()) for line in value.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
