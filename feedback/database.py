@@ -151,8 +151,6 @@ class Writer:
         self._conn = conn
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.jobs = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="feedback-writer")
@@ -237,8 +235,6 @@ class Writer:
             for job in batch:
                 await self._commit_batch([job])
             return
-        self.batches += 1
-        self.jobs += len(batch)
         for index, job in enumerate(batch):
             _settle(job.future, result=results[index])
 

@@ -94,20 +94,18 @@ class Intake:
         origin = request.headers.get("origin")
         # Until the site is known, any registered origin may read our answer; after, only
         # the site's own origins may (so errors for another site's key stay opaque).
-        seen: dict[str, Any] = {}
+        seen: dict[str, frozenset[str]] = {}
         try:
             response = await self._receive(request, origin, seen)
         except ApiError as err:
             response = err.response()
         allowed = seen.get("allowed")
-        if response is _ACCEPTED:  # the common case: headers built in one go
-            return _created(seen["report_id"], seen["duplicate"], _cors(origin or "", allowed))
         cors = _cors(origin, allowed) if allowed is not None and origin else None
         response.headers.update(cors or await self.cors_headers(origin, allowed))
         return response
 
     async def _receive(
-        self, request: Request, origin: str | None, seen: dict[str, Any]
+        self, request: Request, origin: str | None, seen: dict[str, frozenset[str]]
     ) -> Response:
         settings = self.state.settings
         ip = client_ip(request.scope, settings.trusted_proxies)
@@ -170,8 +168,7 @@ class Intake:
                     "at": time.time(),
                 },
             )
-        seen["report_id"], seen["duplicate"] = stored.report_id, stored.duplicate
-        return _ACCEPTED
+        return _created(stored.report_id, stored.duplicate)
 
 
 def _cors(origin: str, allowed: frozenset[str]) -> dict[str, str]:
@@ -186,13 +183,9 @@ def _cors(origin: str, allowed: frozenset[str]) -> dict[str, str]:
     return {"Vary": "Origin"}
 
 
-def _created(report_id: int, duplicate: bool, headers: dict[str, str] | None = None) -> Response:
+def _created(report_id: int, duplicate: bool) -> Response:
     body = b'{"id":%d,"duplicate":%s}' % (report_id, b"true" if duplicate else b"false")
-    return Response(body, status_code=201, media_type="application/json", headers=headers)
-
-
-# Stands in for the 201 until receive() builds it with its CORS headers.
-_ACCEPTED = Response(status_code=201)
+    return Response(body, status_code=201, media_type="application/json")
 
 
 def _too_many(wait: float) -> ApiError:
