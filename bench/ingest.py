@@ -227,6 +227,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", default=[1, 16, 64], help="concurrency levels"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["keep-alive", "new-conn"],
+        nargs="+",
+        default=["keep-alive", "new-conn"],
+        help="connection modes",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="feedback-bench-"))
     service, service_port, key = start_service(folder)
@@ -241,8 +251,8 @@ def main() -> None:
             f"{'mode':<11} {'conc':>4} | {'service r/s':>11} {'p50 ms':>7} {'p99 ms':>7} | "
             f"{'bare r/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5}"
         )
-        for keep_alive in (True, False):
-            for concurrency in (1, 16, 64):
+        for keep_alive in [mode == "keep-alive" for mode in args.mode]:
+            for concurrency in args.concurrency:
                 results: dict[str, list[tuple[float, float, float]]] = {"svc": [], "bare": []}
                 failures = 0
                 for _ in range(args.rounds):

@@ -10,8 +10,10 @@ has returned, so an acknowledged write is on disk (WAL, synchronous=FULL).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import queue
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -123,129 +125,193 @@ async def apply_migrations(conn: aiosqlite.Connection) -> int:
     return version
 
 
-BatchFn = Callable[[aiosqlite.Connection, list[Any]], Awaitable[list[Any]]]
+BatchFn = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 
 
 @dataclass
-class _Job:
+class _Unit:
     future: asyncio.Future[Any]
-    unit: Unit[Any] | None = None
-    batch_fn: BatchFn | None = None
-    item: Any = None
+    unit: Unit[Any]
+
+
+@dataclass
+class _Item:
+    future: asyncio.Future[Any]
+    fn: BatchFn
+    item: Any
+
+
+def _on_connection_thread(conn: aiosqlite.Connection, fn: Callable[[], T]) -> Awaitable[T]:
+    """Run a plain function on the connection's own thread, in turn with its other calls.
+
+    aiosqlite queues every call it makes through `_execute`; this is the one place that
+    relies on that (the version is pinned in pyproject.toml, and every intake test
+    goes through here).
+    """
+    return conn._execute(fn)
 
 
 class Writer:
     """The single writer connection and its group-commit loop.
 
-    Two kinds of work share each transaction:
+    Two kinds of work share the connection:
     - `submit(unit)`: an async function given the connection, for occasional writes
-      (editor actions, site changes) that may touch several tables;
-    - `submit_batched(fn, item)`: for the hot path. Items queued with the same `fn`
-      are handed to it together, so it can write them with a fixed number of
-      statements (executemany) however many there are. Every await on the connection
-      waits for a turn of a busy event loop, so per-item statements would make a
-      batch of 64 reports take 64 turns instead of a handful.
+      (editor actions, site changes) that may touch several tables. Units waiting
+      together share one transaction.
+    - `submit_batched(fn, item)`: the hot path. `fn` is a plain function that writes a
+      list of items with the raw `sqlite3` connection. The connection's thread takes
+      whatever items queued up while the previous COMMIT ran, commits them together and
+      goes straight on to the next batch. It never waits for a turn of the event loop in
+      between: on a busy server such a turn costs more than the COMMIT itself.
     """
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
-        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._units: collections.deque[_Unit] = collections.deque()
+        # Filled on the event loop, emptied on the connection's thread. None is a knock
+        # on the door: a unit, or stop(), wants the connection back.
+        self._items: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="feedback-writer")
 
     async def stop(self) -> None:
+        """Commit everything already submitted, then stop."""
         if self._task is None:
             return
-        self._queue.put_nowait(None)
+        self._stopping = True
+        self._items.put(None)
         await self._task
         self._task = None
 
     async def submit(self, unit: Unit[T]) -> T:
-        return await self._enqueue(_Job(self._future(), unit=unit))
+        future = self._future()
+        self._units.append(_Unit(future, unit))
+        self._items.put(None)
+        return await future
 
     async def submit_batched(self, fn: BatchFn, item: Any) -> Any:
-        return await self._enqueue(_Job(self._future(), batch_fn=fn, item=item))
+        future = self._future()
+        self._items.put(_Item(future, fn, item))
+        # A caller that goes away (client disconnect) cancels only its own future; the
+        # item still commits with the others, and settling skips the cancelled future.
+        return await future
 
     def _future(self) -> asyncio.Future[Any]:
-        if self._task is None:
+        if self._task is None or self._stopping:
             raise RuntimeError("writer is not running")
         return asyncio.get_running_loop().create_future()
 
-    async def _enqueue(self, job: _Job) -> Any:
-        self._queue.put_nowait(job)
-        # A caller that goes away (client disconnect) cancels only its own future; the job
-        # stays queued and commits with the others, and _settle skips the cancelled future.
-        return await job.future
-
     async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            job = await self._queue.get()
-            if job is None:
-                break
-            batch = [job]
-            # Everything that queued up while the previous COMMIT was syncing shares this one.
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    stopping = True
-                    break
-                batch.append(nxt)
+        while True:
             try:
-                await self._commit_batch(batch)
-            except Exception:  # never let one bad batch stop every later write
-                log.exception("writer batch failed")
+                await _on_connection_thread(self._conn, self._commit_items_until_knocked)
+            except Exception:  # never let a failure stop every later write
+                log.exception("writer thread failed")
+                if not self._stopping:
+                    await asyncio.sleep(0.1)
+            if self._units:
+                units = list(self._units)
+                self._units.clear()
+                await self._commit_units(units)
+            elif self._stopping:
+                return
 
-    async def _commit_batch(self, batch: list[_Job]) -> None:
+    # -- units, on the event loop ----------------------------------------------------
+
+    async def _commit_units(self, units: list[_Unit]) -> None:
         conn = self._conn
-        results: dict[int, Any] = {}
-        groups: dict[BatchFn, list[int]] = {}
-        for index, job in enumerate(batch):
-            if job.batch_fn is not None:
-                groups.setdefault(job.batch_fn, []).append(index)
+        results: list[Any] = []
         try:
-            if len(groups) < len(batch):
-                # A unit may read before it writes: its reads belong in the transaction too.
-                await conn.execute("BEGIN IMMEDIATE")
-            # Batched work starts the transaction with its first write (the connection issues
-            # BEGIN IMMEDIATE itself), so its statements go to the connection's thread in one
-            # go instead of waiting a turn of the busy request loop for a BEGIN of their own.
-            for index, job in enumerate(batch):
-                if job.unit is not None:
-                    results[index] = await job.unit(conn)
-            for fn, indexes in groups.items():
-                out = await fn(conn, [batch[i].item for i in indexes])
-                if len(out) != len(indexes):
-                    raise RuntimeError(f"{fn.__name__} returned {len(out)} results")
-                results.update(zip(indexes, out, strict=True))
+            # A unit may read before it writes: its reads belong in the transaction too.
+            await conn.execute("BEGIN IMMEDIATE")
+            for job in units:
+                results.append(await job.unit(conn))
             await conn.commit()
         except Exception as exc:
-            # Whatever failed, nothing of the batch stays: a statement queued after a failed
-            # one may have started a transaction of its own, and this undoes that as well.
             with contextlib.suppress(sqlite3.Error):
                 await conn.rollback()
-            if len(batch) == 1:
-                _settle(batch[0].future, exc=exc)
+            if len(units) == 1:
+                _settle_all([(units[0].future, None, exc)])
                 return
-            # One job spoiled the shared transaction: give each its own, so only
+            # One unit spoiled the shared transaction: give each its own, so only
+            # the faulty one fails and the rest still land.
+            log.warning("%d writes failed together (%s); retrying one by one", len(units), exc)
+            for job in units:
+                await self._commit_units([job])
+            return
+        _settle_all([(job.future, r, None) for job, r in zip(units, results, strict=True)])
+
+    # -- batched items, on the connection's thread -----------------------------------
+
+    def _commit_items_until_knocked(self) -> None:
+        """Commit batch after batch, waiting for items in between, until a unit or stop()
+        needs the connection. On stop, whatever is still queued is committed first."""
+        raw: sqlite3.Connection = self._conn._conn
+        assert self._loop is not None
+        knocked = False
+        while True:
+            batch: list[_Item] = []
+            if not knocked and not self._stopping:
+                first = self._items.get()  # waits without holding the interpreter lock
+                if first is None:
+                    knocked = True
+                else:
+                    batch.append(first)
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._items.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    knocked = True
+                else:
+                    batch.append(item)
+            if batch:
+                self._loop.call_soon_threadsafe(_settle_all, self._commit_items(raw, batch))
+                continue
+            if self._units or self._stopping:
+                return
+            knocked = False  # a stale knock: its unit has already run
+
+    def _commit_items(self, raw: sqlite3.Connection, batch: list[_Item]) -> list[Outcome]:
+        groups: dict[BatchFn, list[_Item]] = {}
+        for item in batch:
+            groups.setdefault(item.fn, []).append(item)
+        outcomes: list[Outcome] = []
+        try:
+            for fn, items in groups.items():
+                out = fn(raw, [i.item for i in items])
+                if len(out) != len(items):
+                    raise RuntimeError(f"{fn.__name__} returned {len(out)} results")
+                outcomes += [(i.future, r, None) for i, r in zip(items, out, strict=True)]
+            raw.commit()
+        except Exception as exc:
+            # Whatever failed, nothing of the batch stays.
+            with contextlib.suppress(sqlite3.Error):
+                raw.rollback()
+            if len(batch) == 1:
+                return [(batch[0].future, None, exc)]
+            # One item spoiled the shared transaction: give each its own, so only
             # the faulty one fails and the rest still land.
             log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
-            for job in batch:
-                await self._commit_batch([job])
-            return
-        for index, job in enumerate(batch):
-            _settle(job.future, result=results[index])
+            return [o for item in batch for o in self._commit_items(raw, [item])]
+        return outcomes
 
 
-def _settle(future: asyncio.Future[Any], *, result: Any = None, exc: BaseException | None = None):
-    if future.done():
-        return
-    if exc is not None:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
+def _settle_all(outcomes: list[Outcome]) -> None:
+    for future, result, exc in outcomes:
+        if future.done():  # its caller went away
+            continue
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
 
 
 class Database:

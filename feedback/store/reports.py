@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
+import sqlite3
 import time
 from dataclasses import dataclass
-
-import aiosqlite
 
 STATUSES = ("new", "in_progress", "fixed", "rejected", "spam")
 OPEN_STATUSES = ("new", "in_progress")
@@ -42,9 +40,9 @@ class NewSubmission:
 
 
 # The batch arrives as one JSON array (:sends), one object per send, and each statement
-# below handles every send in a single step. Row by row (executemany) the connection's
-# thread would need the interpreter lock back between rows, and while the request loop is
-# busy each hand-back waits; a single step runs without it from start to end.
+# below handles every send in a single step. Row by row (executemany) the writer's thread
+# would need the interpreter lock back between rows, and while the request loop is busy
+# each hand-back waits; a single step runs without it from start to end.
 _SENDS = """
 WITH sends AS (
     SELECT key AS n,
@@ -121,9 +119,10 @@ class Stored:
     status: str
 
 
-async def store_submissions(conn: aiosqlite.Connection, subs: list[NewSubmission]) -> list[Stored]:
-    """Batched write: merge every send into its open report (or open one) and keep each
-    send whole, with four statements however many sends there are."""
+def store_submissions(conn: sqlite3.Connection, subs: list[NewSubmission]) -> list[Stored]:
+    """Batched write, run on the writer's thread: merge every send into its open report
+    (or open one) and keep each send whole, with four statements however many sends
+    there are. The writer commits, or rolls the whole batch back if anything raises."""
     now = time.time()
     sends = json.dumps(
         [
@@ -148,20 +147,11 @@ async def store_submissions(conn: aiosqlite.Connection, subs: list[NewSubmission
     )
     site_ids = json.dumps(sorted({s.site_id for s in subs}))
     params = {"sends": sends, "now": now}
-    # Queued together, the statements run back to back in the connection's thread instead
-    # of each waiting for a turn of the (busy) event loop. They depend on each other only
-    # through the database. If one fails, the writer rolls the whole batch back.
-    outcomes = await asyncio.gather(
-        conn.execute(_UPSERT_REPORTS, params),
-        conn.execute(_INSERT_SUBMISSIONS, params),
-        conn.execute_fetchall(_BATCH_RESULTS, {"n": len(subs), "now": now}),
-        conn.execute(_SITES_SEEN, {"now": now, "ids": site_ids}),
-        return_exceptions=True,
-    )
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    results = json.loads(list(outcomes[2])[0][0])[::-1]
+    conn.execute(_UPSERT_REPORTS, params)
+    conn.execute(_INSERT_SUBMISSIONS, params)
+    (row,) = conn.execute(_BATCH_RESULTS, {"n": len(subs), "now": now}).fetchall()
+    conn.execute(_SITES_SEEN, {"now": now, "ids": site_ids})
+    results = json.loads(row[0])[::-1]
     if len(results) != len(subs) or not all(ours for *_, ours in results):
         raise RuntimeError(f"stored a different number of submissions than {len(subs)} sends")
     # A send is a duplicate if its report existed before this batch, or an earlier send

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from dataclasses import dataclass
@@ -101,9 +102,11 @@ async def site_by_id(db: Database, site_id: int) -> Site | None:
 class SiteCache:
     """Sites by key, and every registered origin, kept in memory for a few seconds.
 
-    Intake asks for the site on every report; the database is asked again only when an
-    entry is older than `ttl`, so sites added by the CLI in another process show up
-    quickly, and changes made in this process are seen at once via `invalidate()`.
+    Intake asks for the site on every report. An entry older than `ttl` is still
+    served while one background lookup refreshes it, so a busy server never stalls
+    every request on the database at once; sites added by the CLI in another process
+    show up at once (an unknown key is always looked up), and changes made in this
+    process are seen at once via `invalidate()`.
     """
 
     def __init__(self, db: Database, ttl: float = 5.0) -> None:
@@ -111,21 +114,43 @@ class SiteCache:
         self.ttl = ttl
         self._sites: dict[str, tuple[float, Site | None]] = {}
         self._origins: tuple[float, frozenset[str]] | None = None
+        self._lookups: dict[str, asyncio.Future[Site | None]] = {}
+        self._generation = 0
 
     def invalidate(self) -> None:
         self._sites.clear()
         self._origins = None
+        self._lookups.clear()
+        self._generation += 1  # lookups already under way may have read the old rows
 
     async def get(self, key: str) -> Site | None:
-        now = time.monotonic()
         hit = self._sites.get(key)
-        if hit is not None and now - hit[0] < self.ttl:
+        if hit is not None:
+            if time.monotonic() - hit[0] >= self.ttl and key not in self._lookups:
+                self._lookup(key)
             return hit[1]
-        site = await site_by_key(self.db, key)
-        if len(self._sites) > 10_000:  # unknown keys must not grow this without bound
-            self._sites.clear()
-        self._sites[key] = (now, site)
-        return site
+        lookup = self._lookups.get(key) or self._lookup(key)
+        return await asyncio.shield(lookup)
+
+    def _lookup(self, key: str) -> asyncio.Future[Site | None]:
+        """One lookup per key at a time, however many requests are waiting for it."""
+        lookup = asyncio.ensure_future(site_by_key(self.db, key))
+        self._lookups[key] = lookup
+        now, generation = time.monotonic(), self._generation
+
+        def store(done: asyncio.Future[Site | None]) -> None:
+            if self._lookups.get(key) is done:
+                del self._lookups[key]
+            if done.cancelled() or done.exception() is not None:
+                return
+            if generation != self._generation:
+                return
+            if len(self._sites) > 10_000:  # unknown keys must not grow this without bound
+                self._sites.clear()
+            self._sites[key] = (now, done.result())
+
+        lookup.add_done_callback(store)
+        return lookup
 
     async def known_origins(self) -> frozenset[str]:
         now = time.monotonic()
