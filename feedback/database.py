@@ -1,10 +1,9 @@
 """SQLite connections: numbered migrations, one group-committing writer, pooled readers.
 
-Every write in the process goes through `Database.write(unit)`. A unit is an
-async function that receives the writer connection and may touch several
-tables; the writer runs every unit waiting in the queue inside one
-transaction and resolves each caller only after that transaction's COMMIT
-has returned, so an acknowledged write is on disk (WAL, synchronous=FULL).
+Every write in the process goes through the one writer connection, either as a unit
+(`Database.write`) or as an item of a batch (`Database.write_batched`). Writes waiting
+together share a transaction, and each caller is resolved only after that transaction's
+COMMIT has returned, so an acknowledged write is on disk (WAL, synchronous=FULL).
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ T = TypeVar("T")
 Unit = Callable[[aiosqlite.Connection], Awaitable[T]]
 
 MIGRATIONS_DIR = Path(__file__).parent / "store" / "migrations"
+WRITER_SETUP = Path(__file__).parent / "store" / "writer.sql"
 MAX_BATCH = 256
 
 
@@ -57,17 +57,12 @@ def _check_folder(path: str) -> None:
         raise DatabaseError(f"cannot open database {path!r}: folder {parent} does not exist")
 
 
-async def connect(
-    path: str, *, query_only: bool = False, begin_before_writes: bool = False
-) -> aiosqlite.Connection:
-    """Open a connection. With `begin_before_writes`, the sqlite3 module itself issues
-    BEGIN IMMEDIATE right before the first INSERT, UPDATE or DELETE outside a transaction,
-    in the same call; otherwise every statement runs on its own (autocommit)."""
+async def connect(path: str, *, query_only: bool = False) -> aiosqlite.Connection:
+    """Open a connection in autocommit mode: a statement outside BEGIN ... COMMIT is a
+    transaction of its own, and every multi-statement write says BEGIN IMMEDIATE."""
     _check_folder(path)
     try:
-        conn = await aiosqlite.connect(
-            path, isolation_level="IMMEDIATE" if begin_before_writes else None
-        )
+        conn = await aiosqlite.connect(path, isolation_level=None)
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot open database {path!r}: {exc}") from None
     try:
@@ -160,10 +155,12 @@ class Writer:
       (editor actions, site changes) that may touch several tables. Units waiting
       together share one transaction.
     - `submit_batched(fn, item)`: the hot path. `fn` is a plain function that writes a
-      list of items with the raw `sqlite3` connection. The connection's thread takes
-      whatever items queued up while the previous COMMIT ran, commits them together and
-      goes straight on to the next batch. It never waits for a turn of the event loop in
-      between: on a busy server such a turn costs more than the COMMIT itself.
+      list of items with the raw `sqlite3` connection, atomically: in one statement,
+      or after a BEGIN IMMEDIATE of its own, which the writer then commits. The
+      connection's thread takes whatever items queued up while the previous COMMIT ran,
+      writes them together and goes straight on to the next batch. It never waits for a
+      turn of the event loop in between: on a busy server such a turn costs more than
+      the COMMIT itself.
     """
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
@@ -290,11 +287,13 @@ class Writer:
                 if len(out) != len(items):
                     raise RuntimeError(f"{fn.__name__} returned {len(out)} results")
                 outcomes += [(i.future, r, None) for i, r in zip(items, out, strict=True)]
-            raw.commit()
+            if raw.in_transaction:
+                raw.commit()
         except Exception as exc:
             # Whatever failed, nothing of the batch stays.
-            with contextlib.suppress(sqlite3.Error):
-                raw.rollback()
+            if raw.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    raw.rollback()
             if len(batch) == 1:
                 return [(batch[0].future, None, exc)]
             # One item spoiled the shared transaction: give each its own, so only
@@ -326,9 +325,10 @@ class Database:
         self.writer: Writer | None = None
 
     async def open(self) -> None:
-        self._writer_conn = await connect(self.path, begin_before_writes=True)
+        self._writer_conn = await connect(self.path)
         try:
             await apply_migrations(self._writer_conn)
+            await self._writer_conn.executescript(WRITER_SETUP.read_text(encoding="utf-8"))
             for _ in range(self._reader_count):
                 conn = await connect(self.path, query_only=True)
                 self._all_readers.append(conn)

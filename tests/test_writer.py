@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 import pytest
 
 from feedback.database import Database
+from feedback.store.reports import NewSubmission, store_submissions
 from feedback.store.sites import SiteCache, add_site
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
@@ -15,13 +17,14 @@ batch_sizes: list[int] = []
 
 
 def write_notes(conn: sqlite3.Connection, bodies: list[str]) -> list[int]:
-    """A batched write as intake's: plain sqlite3, on the writer's thread."""
+    """A batched write as intake's: plain sqlite3, on the writer's thread, atomic."""
     batch_sizes.append(len(bodies))
-    if "bad" in bodies:
-        raise ValueError("a bad note")
+    conn.execute("BEGIN IMMEDIATE")
     ids = []
     for body in bodies:
         ids.append(conn.execute("INSERT INTO notes (body) VALUES (?)", (body,)).lastrowid)
+        if body == "bad":  # after writing, so the writer has something to roll back
+            raise ValueError("a bad note")
     return ids
 
 
@@ -116,6 +119,29 @@ async def test_a_caller_that_goes_away_does_not_lose_its_write(db) -> None:
     await asyncio.gather(task, return_exceptions=True)
     await db.write_batched(write_notes, "after")  # the writer goes on
     assert await notes(db) == ["abandoned", "after"]
+
+
+async def test_intake_waits_for_another_process_that_holds_the_write_lock(db) -> None:
+    site = await add_site(db, "News", ["https://news.example"])
+    other = sqlite3.connect(db.path, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # as `feedback site add` would, for a moment
+    release = asyncio.get_running_loop().call_later(0.3, other.commit)
+    send = NewSubmission(
+        site_id=site.id, kind="typo", url="https://news.example/a", title="A", lang="en",
+        exact="teh", prefix="", suffix="", suggestion="the", comment="", user_agent="",
+        ip_hash="0" * 32,
+    )  # fmt: skip
+    try:
+        stored = await asyncio.gather(
+            *(db.write_batched(store_submissions, send) for _ in range(5))
+        )
+    finally:
+        release.cancel()
+        other.close()
+    assert len({s.report_id for s in stored}) == 1
+    assert [s.duplicate for s in stored] == [False, True, True, True, True]
+    row = await db.fetchone("SELECT submission_count FROM reports")
+    assert row[0] == 5
 
 
 async def count_site_lookups(db: Database) -> list[str]:

@@ -1,0 +1,77 @@
+-- Per-connection (TEMP) objects of the writer connection. They live only as long as the
+-- connection, so they are created each time it opens rather than migrated.
+--
+-- Intake writes a whole batch of readers' sends with one statement:
+--     INSERT INTO temp.intake_batch (sends, now) VALUES (:json_array, :now)
+-- and the trigger below does the rest. One statement is one transaction (and one
+-- COMMIT) on its own, and the writer's thread needs the interpreter lock back only
+-- once for it, not after every step; on a busy server each hand-back waits.
+
+PRAGMA temp_store = MEMORY;
+
+CREATE TEMP TABLE intake_batch (sends TEXT NOT NULL, now REAL NOT NULL);
+
+CREATE TEMP TABLE intake_sends (
+    n INTEGER PRIMARY KEY, site_id INTEGER, kind TEXT, url TEXT, title TEXT, lang TEXT,
+    exact TEXT, prefix TEXT, suffix TEXT, dedup_key TEXT, suggestion TEXT, comment TEXT,
+    user_agent TEXT, ip_hash TEXT, blocked INTEGER
+);
+
+-- The batch's outcome as one JSON array, one [report_id, status, existed] per send.
+CREATE TEMP TABLE intake_results (results TEXT NOT NULL);
+
+CREATE TEMP TRIGGER intake_batch_store AFTER INSERT ON intake_batch BEGIN
+    DELETE FROM intake_sends;
+    DELETE FROM intake_results;
+
+    INSERT INTO intake_sends
+    SELECT key, value ->> 'site_id', value ->> 'kind', value ->> 'url', value ->> 'title',
+           value ->> 'lang', value ->> 'exact', value ->> 'prefix', value ->> 'suffix',
+           value ->> 'dedup_key', value ->> 'suggestion', value ->> 'comment',
+           value ->> 'user_agent', value ->> 'ip_hash',
+           -- A sender an editor blocked lands straight in spam.
+           EXISTS (SELECT 1 FROM ip_blocks b
+                   WHERE b.ip_hash = value ->> 'ip_hash' AND b.until > new.now)
+    FROM json_each(new.sends);
+
+    -- Each send merges into its open report or opens one: the partial unique index on
+    -- open reports makes a second identical send hit ON CONFLICT (also within one batch,
+    -- as rows go in order). A blocked sender's report is created as spam, outside that
+    -- index, so it never merges into a real report.
+    INSERT INTO reports (site_id, kind, url, title, lang, quote_exact, quote_prefix,
+                         quote_suffix, dedup_key, status, first_seen, last_seen)
+    SELECT site_id, kind, url, title, lang, exact, prefix, suffix, dedup_key,
+           CASE WHEN blocked THEN 'spam' ELSE 'new' END, new.now, new.now
+    FROM intake_sends
+    WHERE true
+    ORDER BY n
+    ON CONFLICT (site_id, dedup_key) WHERE status IN ('new', 'in_progress') DO UPDATE SET
+        submission_count = submission_count + 1,
+        last_seen = excluded.last_seen,
+        title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE reports.title END;
+
+    -- Each send, kept whole, in the report it belongs to after the upsert above: the one
+    -- open report with its key, or for a blocked sender the newest spam report with it.
+    INSERT INTO submissions (report_id, suggestion, comment, user_agent, ip_hash, created_at)
+    SELECT (SELECT r.id FROM reports r
+            WHERE r.site_id = s.site_id AND r.dedup_key = s.dedup_key
+              AND CASE WHEN s.blocked THEN r.status = 'spam'
+                       ELSE r.status IN ('new', 'in_progress') END
+            ORDER BY r.id DESC LIMIT 1),
+           s.suggestion, s.comment, s.user_agent, s.ip_hash, new.now
+    FROM intake_sends s
+    ORDER BY s.n;
+
+    UPDATE sites SET last_report_at = new.now
+    WHERE id IN (SELECT site_id FROM intake_sends);
+
+    -- The batch's submissions are the newest ones, as the statement holds the write lock
+    -- from start to end. Newest first.
+    INSERT INTO intake_results (results)
+    SELECT json_group_array(json_array(report_id, status, existed))
+    FROM (SELECT s.report_id, r.status, r.first_seen < new.now AS existed
+          FROM submissions s JOIN reports r ON r.id = s.report_id
+          ORDER BY s.id DESC LIMIT (SELECT count(*) FROM intake_sends));
+
+    DELETE FROM intake_batch;
+END;
