@@ -49,6 +49,7 @@ def _ip_hash_key(secret: str) -> bytes:
     return hashlib.sha256(b"feedback.ip-hash\0" + secret.encode()).digest()
 
 
+@functools.lru_cache(maxsize=4096)  # a reader often sends more than one report
 def ip_hash(secret: str, ip: str) -> str:
     """Keyed hash of an address: lets us spot repeat senders without storing who they are."""
     return hmac.new(_ip_hash_key(secret), ip.encode(), hashlib.sha256).hexdigest()[:32]

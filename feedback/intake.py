@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from feedback.clients import client_ip, ip_hash
 from feedback.errors import ApiError
@@ -91,21 +92,25 @@ class Intake:
         )
 
     async def receive(self, request: Request) -> Response:
-        origin = request.headers.get("origin")
+        headers = _headers(request.scope)
+        origin = headers.get("origin")
         # Until the site is known, any registered origin may read our answer; after, only
         # the site's own origins may (so errors for another site's key stay opaque).
         seen: dict[str, frozenset[str]] = {}
         try:
-            response = await self._receive(request, origin, seen)
+            return await self._receive(request, headers, origin, seen)
         except ApiError as err:
-            response = err.response()
-        allowed = seen.get("allowed")
-        cors = _cors(origin, allowed) if allowed is not None and origin else None
-        response.headers.update(cors or await self.cors_headers(origin, allowed))
-        return response
+            allowed = seen.get("allowed")
+            if allowed is not None and origin:
+                return err.response(_cors(origin, allowed))
+            return err.response(await self.cors_headers(origin, allowed))
 
     async def _receive(
-        self, request: Request, origin: str | None, seen: dict[str, frozenset[str]]
+        self,
+        request: Request,
+        headers: dict[str, str],
+        origin: str | None,
+        seen: dict[str, frozenset[str]],
     ) -> Response:
         settings = self.state.settings
         ip = client_ip(request.scope, settings.trusted_proxies)
@@ -113,10 +118,10 @@ class Intake:
         if wait:
             raise _too_many(wait)
 
-        content_type = request.headers.get("content-type", "")
+        content_type = headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != "application/json":
             raise ApiError(415, "unsupported_media_type", "Send the report as application/json.")
-        body = await _read_limited(request, settings.max_body_bytes)
+        body = await _read_limited(request, headers.get("content-length"), settings.max_body_bytes)
         try:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -145,9 +150,10 @@ class Intake:
 
         if data.get(HONEYPOT_FIELD):
             # Filled by a bot. Look like success so it learns nothing; store nothing.
-            return _created(secrets.randbelow(10**6) + 1, False)
+            return _created(secrets.randbelow(10**6) + 1, False, origin)
 
-        sub = _validated(fields, site.id, request, self.state.settings.secret, ip)
+        user_agent = headers.get("user-agent", "")
+        sub = _validated(fields, site.id, user_agent, self.state.settings.secret, ip)
         if origin_of(sub.url) not in allowed:
             raise ApiError(
                 403,
@@ -168,7 +174,19 @@ class Intake:
                     "at": time.time(),
                 },
             )
-        return _created(stored.report_id, stored.duplicate)
+        return _created(stored.report_id, stored.duplicate, origin)
+
+
+_WANTED_HEADERS = frozenset({b"origin", b"content-type", b"content-length", b"user-agent"})
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The few request headers intake reads, looked up once; the first of repeats wins."""
+    found: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        if name in _WANTED_HEADERS and name not in found:
+            found[name] = value
+    return {name.decode(): value.decode("latin-1") for name, value in found.items()}
 
 
 def _cors(origin: str, allowed: frozenset[str]) -> dict[str, str]:
@@ -183,9 +201,15 @@ def _cors(origin: str, allowed: frozenset[str]) -> dict[str, str]:
     return {"Vary": "Origin"}
 
 
-def _created(report_id: int, duplicate: bool) -> Response:
+def _created(report_id: int, duplicate: bool, origin: str) -> Response:
+    """201, for an origin already checked against the site's."""
     body = b'{"id":%d,"duplicate":%s}' % (report_id, b"true" if duplicate else b"false")
-    return Response(body, status_code=201, media_type="application/json")
+    return Response(
+        body,
+        status_code=201,
+        media_type="application/json",
+        headers=_cors(origin, frozenset((origin,))),
+    )
 
 
 def _too_many(wait: float) -> ApiError:
@@ -198,9 +222,8 @@ def _too_many(wait: float) -> ApiError:
     )
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
+async def _read_limited(request: Request, declared: str | None, limit: int) -> bytes:
     too_large = ApiError(413, "payload_too_large", f"The report is larger than {limit} bytes.")
-    declared = request.headers.get("content-length")
     if declared is not None:
         try:
             if int(declared) > limit:
@@ -209,15 +232,17 @@ async def _read_limited(request: Request, limit: int) -> bytes:
             raise ApiError(400, "bad_request", "Content-Length is not a number.") from None
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:  # stop reading: never hold more than the limit in memory
-                raise too_large
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise ApiError(400, "bad_request", "The body was cut off.") from None
-    return b"".join(chunks)
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(400, "bad_request", "The body was cut off.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:  # stop reading: never hold more than the limit in memory
+            raise too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 _STRING_FIELDS = ("site", "kind", "url", "title", "lang", "suggestion", "comment")
@@ -275,7 +300,7 @@ def _clean_lang(raw: str) -> str:
 
 
 def _validated(
-    fields: dict[str, Any], site_id: int, request: Request, secret: str, ip: str
+    fields: dict[str, Any], site_id: int, user_agent: str, secret: str, ip: str
 ) -> NewSubmission:
     kind = fields["kind"] or ""
     if kind not in KINDS:
@@ -317,7 +342,6 @@ def _validated(
     if kind == "comment" and not comment:
         raise ApiError(422, "empty", "A comment report needs a 'comment'.", "comment")
 
-    user_agent = request.headers.get("user-agent", "")
     try:
         user_agent = clean_line(user_agent)[: LIMITS.user_agent]
     except TextError:

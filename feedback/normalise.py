@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -46,8 +47,22 @@ def _strip_controls(value: str, keep_newlines: bool) -> str:
     return value.translate(_CONTROLS_KEEP_NEWLINE if keep_newlines else _CONTROLS)
 
 
+def _already_clean(value: str) -> bool:
+    """Plain ASCII with no control characters, single spaces only and none at either end:
+    most of what readers send, and already in the form every cleaner below produces."""
+    return (
+        value.isascii()
+        and value.isprintable()
+        and "  " not in value
+        and value[:1] != " "
+        and value[-1:] != " "
+    )
+
+
 def clean_line(value: str) -> str:
     """One-line text (quotes, titles): NFC, no control characters, whitespace collapsed."""
+    if _already_clean(value):
+        return value
     _check_encodable(value)
     value = unicodedata.normalize("NFC", value)
     value = _strip_controls(value, keep_newlines=False)
@@ -57,6 +72,8 @@ def clean_line(value: str) -> str:
 def clean_context(value: str) -> str:
     """Prefix or suffix of a quote: like clean_line, but the space next to the quote is kept,
     so that "word" after "a " and "aword" stay different."""
+    if _already_clean(value.strip(" ")) and "  " not in value:
+        return value
     _check_encodable(value)
     value = unicodedata.normalize("NFC", value)
     value = _strip_controls(value, keep_newlines=False)
@@ -68,6 +85,8 @@ def clean_context(value: str) -> str:
 
 def clean_text(value: str) -> str:
     """Free text (comments, suggestions): like clean_line, but paragraphs survive."""
+    if _already_clean(value):
+        return value
     _check_encodable(value)
     value = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n")
     value = _strip_controls(value, keep_newlines=True)
@@ -80,6 +99,8 @@ def _is_tracking(name: str) -> bool:
     return lowered.startswith("utm_") or lowered in TRACKING_PARAMS
 
 
+# Readers of one page send its address again and again.
+@functools.lru_cache(maxsize=4096)
 def normalise_url(raw: str) -> str:
     """Canonical page address: http(s) only, lower-case host, no default port,
     no fragment, no tracking parameters."""

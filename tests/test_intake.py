@@ -132,6 +132,50 @@ async def test_over_long_streamed_body_is_cut_off_while_reading(client, site: Si
     assert sent < 100  # reading stopped soon after the limit
 
 
+async def test_a_body_sent_in_pieces_is_put_together(client, site: Site, app) -> None:
+    body = json.dumps(report_payload(site)).encode()
+
+    async def pieces():
+        for start in range(0, len(body), 7):
+            yield body[start : start + 7]
+
+    response = await client.post(
+        "/api/v1/reports", content=pieces(), headers={**ORIGIN, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 201, response.text
+    assert len(await stored_reports(app)) == 1
+
+
+async def test_a_reader_who_leaves_mid_report_stores_nothing(site: Site, app) -> None:
+    body = json.dumps(report_payload(site)).encode()
+    messages = [
+        {"type": "http.request", "body": body[:20], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/api/v1/reports", "raw_path": b"/api/v1/reports",
+        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+        "headers": [
+            (b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+            (b"origin", ORIGIN["Origin"].encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }  # fmt: skip
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 400  # nobody reads it, but nothing is left half done
+    assert await stored_reports(app) == []
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
 async def test_non_json_content_type_is_415(client, site: Site, content_type: str) -> None:
     response = await client.post(

@@ -131,6 +131,7 @@ async def test_intake_waits_for_another_process_that_holds_the_write_lock(db) ->
         exact="teh", prefix="", suffix="", suggestion="the", comment="", user_agent="",
         ip_hash="0" * 32,
     )  # fmt: skip
+    started = time.monotonic()
     try:
         stored = await asyncio.gather(
             *(db.write_batched(store_submissions, send) for _ in range(5))
@@ -138,6 +139,7 @@ async def test_intake_waits_for_another_process_that_holds_the_write_lock(db) ->
     finally:
         release.cancel()
         other.close()
+    assert time.monotonic() - started >= 0.25  # it waited for the lock rather than failing
     assert len({s.report_id for s in stored}) == 1
     assert [s.duplicate for s in stored] == [False, True, True, True, True]
     row = await db.fetchone("SELECT submission_count FROM reports")
