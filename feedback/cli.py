@@ -222,7 +222,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
         flush=True,
     )
     uvicorn.run(
-        app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        server_header=False,
+        timeout_graceful_shutdown=5,
     )
 
 
