@@ -64,8 +64,8 @@ def clean_line(value: str) -> str:
     if _already_clean(value):
         return value
     _check_encodable(value)
-    value = unicodedata.normalize("NFC", value)
-    value = _strip_controls(value, keep_newlines=False)
+    # Controls go first: one between a letter and its accent would keep them from composing.
+    value = unicodedata.normalize("NFC", _strip_controls(value, keep_newlines=False))
     return " ".join(value.split())
 
 
@@ -75,8 +75,7 @@ def clean_context(value: str) -> str:
     if _already_clean(value.strip(" ")) and "  " not in value:
         return value
     _check_encodable(value)
-    value = unicodedata.normalize("NFC", value)
-    value = _strip_controls(value, keep_newlines=False)
+    value = unicodedata.normalize("NFC", _strip_controls(value, keep_newlines=False))
     collapsed = " ".join(value.split())
     if not collapsed:
         return " " if value else ""
@@ -88,8 +87,8 @@ def clean_text(value: str) -> str:
     if _already_clean(value):
         return value
     _check_encodable(value)
-    value = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n")
-    value = _strip_controls(value, keep_newlines=True)
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = unicodedata.normalize("NFC", _strip_controls(value, keep_newlines=True))
     lines = [" ".join(line.split()) for line in value.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 

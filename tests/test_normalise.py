@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import unicodedata
+
 import pytest
 
 from feedback.normalise import (
@@ -94,3 +97,30 @@ def test_origins_are_normalised(raw: str, expected: str) -> None:
 def test_bad_origins_are_refused(raw: str) -> None:
     with pytest.raises(UrlError):
         normalise_origin(raw)
+
+
+def reference_line(value: str) -> str:
+    """The one-line rule written out plainly: control characters gone, the ones that
+    separate words turned into spaces; NFC; whitespace runs collapsed; no space at
+    either end."""
+    out = []
+    for ch in value:
+        if ch in "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029":
+            out.append(" ")
+        elif unicodedata.category(ch) != "Cc":
+            out.append(ch)
+    return " ".join(unicodedata.normalize("NFC", "".join(out)).split())
+
+
+def test_cleaners_agree_with_the_plain_rule_on_random_text() -> None:
+    # Plain ASCII takes a shortcut through the cleaners; both ways must give the same.
+    rng = random.Random(7)
+    alphabet = "ab .,\t\n\r\x00\x1f\x7f\x85\xa0é\u0301\u2028"
+    for _ in range(20000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        expected = reference_line(value)
+        assert clean_line(value) == expected, repr(value)
+        context = clean_context(value)
+        assert context.strip(" ") == expected, repr(value)
+        assert clean_text(value).replace("\n", " ").split() == expected.split(), repr(value)
+        assert clean_line(expected) == expected  # cleaning twice changes nothing
