@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import rjsmin
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -21,6 +22,7 @@ from starlette.templating import Jinja2Templates
 from feedback import dashboard, demo
 from feedback.assets import Asset
 from feedback.database import Database
+from feedback.http_errors import http_error
 from feedback.intake import Intake
 from feedback.paths import TEMPLATES_DIR, WIDGET_DIR
 from feedback.settings import Settings, load_settings
@@ -69,11 +71,10 @@ async def widget_js(request: Request) -> Response:
     return services(request).widget.respond(request)
 
 
-async def intake_post(request: Request) -> Response:
-    return await services(request).intake.receive(request)
-
-
-async def intake_preflight(request: Request) -> Response:
+async def intake(request: Request) -> Response:
+    # One route for both methods, so a 405 lists them both in Allow.
+    if request.method == "POST":
+        return await services(request).intake.receive(request)
     return await services(request).intake.preflight(request)
 
 
@@ -126,8 +127,7 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
 
     routes = [
         # Intake first: it is by far the busiest route, and routes are tried in order.
-        Route("/api/v1/reports", intake_post, methods=["POST"]),
-        Route("/api/v1/reports", intake_preflight, methods=["OPTIONS"]),
+        Route("/api/v1/reports", intake, methods=["POST", "OPTIONS"]),
         Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Mount("/dashboard", routes=dashboard.routes, middleware=dashboard.middleware(settings)),
@@ -137,7 +137,9 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
             Route("/", demo.index),
             Route("/demo", demo.article),
         ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    )
 
 
 def app_from_environment() -> Starlette:
