@@ -56,6 +56,7 @@ p{margin:1.5em 0 0;font-size:.85em;opacity:.75}`;
 
   let cfg;
   let t;
+  let coarse;
   let accentCss = "";
   let ui = null;
   let closeTimer;
@@ -64,7 +65,6 @@ p{margin:1.5em 0 0;font-size:.85em;opacity:.75}`;
   const squash = (s) => s.replace(/\s+/g, " ");
   const chars = (s) => Array.from(s);
   const ready = (fn) => (D.body ? fn() : D.addEventListener("DOMContentLoaded", fn));
-  const isMac = () => /Mac|iP(hone|ad|od)/.test(navigator.platform || "");
   const isEditable = (node) =>
     node && (node.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(node.tagName));
 
@@ -355,7 +355,13 @@ p{margin:1.5em 0 0;font-size:.85em;opacity:.75}`;
     }
     box = box || D.querySelector("article") || D.querySelector("main") || D.body;
     const [host, root] = shadow("feedback-hint", HINT_CSS);
-    el("p", {}, fmt(t.hint, { k: isMac() ? "⌘+Enter" : "Ctrl+Enter" }), root);
+    // Phones have no keys to press: name the button that appears beside a selection.
+    const k = coarse
+      ? `"${t.typo}"`
+      : /Mac|iP(hone|ad|od)/.test(navigator.platform)
+        ? "⌘+Enter"
+        : "Ctrl+Enter";
+    el("p", {}, fmt(t.hint, { k }), root);
     box.append(host);
   }
 
@@ -389,7 +395,8 @@ p{margin:1.5em 0 0;font-size:.85em;opacity:.75}`;
         ready(() => open(options && options.kind === "comment" ? null : selectedQuote())),
     };
     W.addEventListener("keydown", onKey, true);
-    if (W.matchMedia && matchMedia("(pointer:coarse)").matches) {
+    coarse = W.matchMedia && matchMedia("(pointer:coarse)").matches;
+    if (coarse) {
       D.addEventListener("selectionchange", () => ready(placeTap));
       W.addEventListener("scroll", () => tap.host && tap.host.isConnected && placeTap(), {
         passive: true,

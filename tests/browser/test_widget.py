@@ -390,6 +390,22 @@ def test_phone_reader_selects_text_and_taps_report_a_typo(
     assert "iPhone" in stored["user_agent"]
 
 
+def test_phone_reader_is_told_to_tap_the_button_not_to_press_keys(
+    browser: Browser, playwright: Playwright, gazette: Gazette
+) -> None:
+    device = dict(playwright.devices["iPhone 13"])
+    device.pop("default_browser_type", None)
+    context = browser.new_context(**device)
+    try:
+        phone = context.new_page()
+        open_article(phone, gazette.article(attrs="data-hint"))
+        expect(phone.locator("article > feedback-hint")).to_have_text(
+            'Spotted a mistake? Select it and press "Report a typo"'
+        )
+    finally:
+        context.close()
+
+
 def test_site_button_calls_made_before_the_widget_loads_are_kept(
     page: Page, gazette: Gazette
 ) -> None:
