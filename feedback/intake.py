@@ -8,7 +8,9 @@ site's origin is checked before any field is looked at.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,8 @@ from feedback.normalise import (
 from feedback.ratelimit import TokenBuckets, retry_after
 from feedback.signals import REPORT_CREATED, REPORT_UPDATED
 from feedback.store.reports import KINDS, NewSubmission, store_submissions
+
+log = logging.getLogger("feedback.intake")
 
 HONEYPOT_FIELD = "website"
 
@@ -161,7 +165,17 @@ class Intake:
                 "The page address is not on one of this site's origins.",
                 "url",
             )
-        stored = await self.state.db.write_batched(store_submissions, sub)
+        try:
+            stored = await self.state.db.write_batched(store_submissions, sub)
+        except (sqlite3.Error, RuntimeError):
+            # Not the reader's fault, and nothing was kept: say so, and when to try again.
+            log.exception("could not store a report")
+            raise ApiError(
+                503,
+                "storage_unavailable",
+                "The report could not be saved just now. Please try again in a moment.",
+                headers={"Retry-After": "10"},
+            ) from None
         event = REPORT_UPDATED if stored.duplicate else REPORT_CREATED
         if self.state.signals.has_listeners(event):
             self.state.signals.emit(

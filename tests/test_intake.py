@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import httpx
 import pytest
@@ -384,3 +385,19 @@ async def test_healthz_reports_database_ok(client) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+async def test_a_report_that_cannot_be_stored_is_a_503_to_retry(
+    client, site: Site, app, caplog
+) -> None:
+    # Break the storage under the running service, as a full or damaged disk would.
+    other = sqlite3.connect(app.state.services.settings.database)
+    other.execute("DROP TABLE submissions")
+    other.close()
+    response = await client.post("/api/v1/reports", json=report_payload(site), headers=ORIGIN)
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "storage_unavailable"
+    assert response.headers["retry-after"] == "10"
+    assert response.headers["access-control-allow-origin"] == ORIGIN["Origin"]
+    assert "could not store a report" in caplog.text
+    assert await stored_reports(app) == []  # nothing half done
