@@ -17,12 +17,17 @@ CREATE TEMP TABLE intake_sends (
     user_agent TEXT, ip_hash TEXT, blocked INTEGER
 );
 
+-- The newest report id before the batch.
+CREATE TEMP TABLE intake_state (before_id INTEGER NOT NULL);
+
 -- The batch's outcome as one JSON array, one [report_id, status, existed] per send.
 CREATE TEMP TABLE intake_results (results TEXT NOT NULL);
 
 CREATE TEMP TRIGGER intake_batch_store AFTER INSERT ON intake_batch BEGIN
     DELETE FROM intake_sends;
     DELETE FROM intake_results;
+    DELETE FROM intake_state;
+    INSERT INTO intake_state (before_id) SELECT coalesce(max(id), 0) FROM reports;
 
     INSERT INTO intake_sends
     SELECT key, value ->> 'site_id', value ->> 'kind', value ->> 'url', value ->> 'title',
@@ -51,13 +56,18 @@ CREATE TEMP TRIGGER intake_batch_store AFTER INSERT ON intake_batch BEGIN
         title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE reports.title END;
 
     -- Each send, kept whole, in the report it belongs to after the upsert above: the one
-    -- open report with its key, or for a blocked sender the newest spam report with it.
+    -- open report with its key, or for a blocked sender the spam report just created
+    -- for it (reports newer than intake_state.before_id are this batch's own).
     INSERT INTO submissions (report_id, suggestion, comment, user_agent, ip_hash, created_at)
-    SELECT (SELECT r.id FROM reports r
-            WHERE r.site_id = s.site_id AND r.dedup_key = s.dedup_key
-              AND CASE WHEN s.blocked THEN r.status = 'spam'
-                       ELSE r.status IN ('new', 'in_progress') END
-            ORDER BY r.id DESC LIMIT 1),
+    SELECT CASE WHEN s.blocked
+                THEN (SELECT r.id FROM reports r
+                      WHERE r.id > (SELECT before_id FROM intake_state)
+                        AND r.site_id = s.site_id AND r.dedup_key = s.dedup_key
+                      ORDER BY r.id DESC LIMIT 1)
+                ELSE (SELECT r.id FROM reports r
+                      WHERE r.site_id = s.site_id AND r.dedup_key = s.dedup_key
+                        AND r.status IN ('new', 'in_progress'))
+           END,
            s.suggestion, s.comment, s.user_agent, s.ip_hash, new.now
     FROM intake_sends s
     ORDER BY s.n;
