@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import rjsmin
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,14 +19,14 @@ from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
 
 from feedback import dashboard, demo
-from feedback.assets import Asset
 from feedback.database import Database
 from feedback.http_errors import http_error
 from feedback.intake import Intake
-from feedback.paths import TEMPLATES_DIR, WIDGET_DIR
+from feedback.paths import TEMPLATES_DIR
 from feedback.settings import Settings, load_settings
 from feedback.signals import Signals
 from feedback.store.sites import SiteCache
+from feedback.widget import Widget, build_widget
 
 log = logging.getLogger("feedback")
 
@@ -42,7 +41,7 @@ class Services:
     signals: Signals
     http: httpx.AsyncClient
     templates: Jinja2Templates
-    widget: Asset
+    widget: Widget
     demo_site_key: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     intake: Intake = field(init=False)
@@ -68,7 +67,25 @@ async def healthz(request: Request) -> Response:
 
 
 async def widget_js(request: Request) -> Response:
-    return services(request).widget.respond(request)
+    return services(request).widget.loader.respond(request)
+
+
+async def widget_dialog(request: Request) -> Response:
+    asset = services(request).widget.dialogs.get(request.path_params["lang"])
+    if asset is None:
+        raise HTTPException(404)
+    return asset.respond(request)
+
+
+async def widget_hint(request: Request) -> Response:
+    asset = services(request).widget.hints.get(request.path_params["lang"])
+    if asset is None:
+        raise HTTPException(404)
+    return asset.respond(request)
+
+
+async def widget_config(request: Request) -> Response:
+    return await services(request).intake.widget_config(request)
 
 
 async def intake(request: Request) -> Response:
@@ -86,12 +103,6 @@ def tune_interpreter() -> None:
     # The writer's thread needs the interpreter lock back after each SQLite call; by
     # default it may wait 5 ms behind a busy request loop every time.
     sys.setswitchinterval(0.001)
-
-
-def load_widget() -> Asset:
-    """The widget as served: minified from the readable source once, at start-up."""
-    source = (WIDGET_DIR / "widget.js").read_text(encoding="utf-8")
-    return Asset.from_bytes(rjsmin.jsmin(source).encode(), "text/javascript; charset=utf-8")
 
 
 def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starlette:
@@ -112,7 +123,7 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
             signals=signals,
             http=http,
             templates=templates,
-            widget=load_widget(),
+            widget=build_widget(),
             demo_site_key=demo_site_key,
         )
         templates.env.globals["widget_version"] = svc.widget.version
@@ -129,6 +140,9 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         # Intake first: it is by far the busiest route, and routes are tried in order.
         Route("/api/v1/reports", intake, methods=["POST", "OPTIONS"]),
         Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
+        Route("/widget/dialog.{lang}.js", widget_dialog, methods=["GET", "HEAD"]),
+        Route("/widget/hint.{lang}.json", widget_hint, methods=["GET", "HEAD"]),
+        Route("/api/v1/widget-config", widget_config, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Mount("/dashboard", routes=dashboard.routes, middleware=dashboard.middleware(settings)),
     ]
