@@ -338,11 +338,13 @@ class _Relay:
                 log.warning("could not pass %d events to other instances: %s", len(messages), exc)
 
     async def _listen_loop(self) -> None:
-        # A connection of its own, outside the pool: LISTEN lasts as long as the session
-        # (so, behind PgBouncer, this one connection must reach PostgreSQL directly).
+        # A connection of its own, outside the pool: LISTEN lasts as long as the session,
+        # so behind PgBouncer in transaction mode it goes to FEEDBACK_DATABASE_LISTEN_URL.
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self._store.url, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(
+                    self._store.listen_url, autocommit=True
+                )
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._ready.set()
@@ -367,8 +369,9 @@ class _Relay:
 class PostgresStore(Store):
     engine = "postgresql"
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, listen_url: str = "") -> None:
         self.url = url
+        self.listen_url = listen_url or url
         self.location = redact(url)
         self.pool = AsyncConnectionPool(
             url,
