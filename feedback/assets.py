@@ -72,7 +72,7 @@ class Asset:
 
 
 def choose_encoding(accept_encoding: str) -> str:
-    """"br" or "gzip" if the Accept-Encoding header allows it (brotli first: it is smaller),
+    """ "br" or "gzip" if the Accept-Encoding header allows it (brotli first: it is smaller),
     else "" for the plain bytes. A q of 0 refuses a coding; "*" stands for any not named."""
     weights: dict[str, float] = {}
     for part in accept_encoding.lower().split(","):

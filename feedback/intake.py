@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -31,9 +30,10 @@ from feedback.normalise import (
     normalise_url,
     origin_of,
 )
-from feedback.ratelimit import TokenBuckets, retry_after
+from feedback.ratelimit import retry_after
 from feedback.signals import REPORT_CREATED, REPORT_UPDATED
-from feedback.store.reports import KINDS, NewSubmission, store_submissions
+from feedback.store import StoreUnavailable
+from feedback.store.reports import KINDS, NewSubmission
 
 log = logging.getLogger("feedback.intake")
 
@@ -64,8 +64,13 @@ class Intake:
     def __init__(self, app_state: Any) -> None:
         settings = app_state.settings
         self.state = app_state
-        self.ip_buckets = TokenBuckets(settings.rate_ip_per_minute, settings.rate_ip_burst)
-        self.site_buckets = TokenBuckets(settings.rate_site_per_minute, settings.rate_site_burst)
+        store = app_state.store
+        self.ip_buckets = store.rate_limiter(
+            "ip", settings.rate_ip_per_minute, settings.rate_ip_burst
+        )
+        self.site_buckets = store.rate_limiter(
+            "site", settings.rate_site_per_minute, settings.rate_site_burst
+        )
 
     async def cors_headers(self, origin: str | None, allowed: frozenset[str] | None) -> dict:
         if not origin:
@@ -169,7 +174,8 @@ class Intake:
     ) -> Response:
         settings = self.state.settings
         ip = client_ip(request.scope, settings.trusted_proxies)
-        wait = self.ip_buckets.take(ip)
+        # Keyed by the address's hash: PostgreSQL keeps the buckets in a table.
+        wait = await self.ip_buckets.take(ip_hash(settings.secret, ip))
         if wait:
             raise _too_many(wait)
 
@@ -199,7 +205,7 @@ class Intake:
             raise ApiError(
                 403, "origin_not_allowed", "This site does not accept reports from this origin."
             )
-        wait = self.site_buckets.take(site.key)
+        wait = await self.site_buckets.take(site.key)
         if wait:
             raise _too_many(wait)
 
@@ -209,6 +215,10 @@ class Intake:
 
         user_agent = headers.get("user-agent", "")
         sub = _validated(fields, site.id, user_agent, self.state.settings.secret, ip)
+        if sub.notify_email and not getattr(site, "notify_reader", False):
+            # The site does not offer it (any more: a dialog may be older than the
+            # setting); the report itself still counts.
+            sub = replace(sub, notify_email="")
         if origin_of(sub.url) not in allowed:
             raise ApiError(
                 403,
@@ -217,8 +227,8 @@ class Intake:
                 "url",
             )
         try:
-            stored = await self.state.db.write_batched(store_submissions, sub)
-        except (sqlite3.Error, RuntimeError):
+            stored = await self.state.store.add_submission(sub)
+        except StoreUnavailable:
             # Not the reader's fault, and nothing was kept: say so, and when to try again.
             log.exception("could not store a report")
             raise ApiError(
@@ -427,13 +437,13 @@ def _validated(
     # Where on the page the quote is: only with a quote, and only if it fits the quote.
     position: tuple[int, int] | None = None
     fragment = ""
+    notify_email = ""
     try:
         if fields["position"] is not None and exact:
             position = check_position(fields["position"]["start"], fields["position"]["end"])
         if fields["fragment"] and exact:
             _check_length(fields["fragment"], LIMITS.fragment, "fragment")
             fragment = check_fragment(fields["fragment"], prefix, exact, suffix)
-        notify_email = ""
         if fields["notify_email"] and fields["notify_email"].strip():
             _check_length(fields["notify_email"].strip(), LIMITS.email, "notify_email")
             notify_email = check_email(fields["notify_email"])
@@ -458,4 +468,7 @@ def _validated(
         comment=comment,
         user_agent=user_agent,
         ip_hash=ip_hash(secret, ip),
+        fragment=fragment,
+        position=position,
+        notify_email=notify_email,
     )

@@ -100,9 +100,7 @@ def check_email(raw: str) -> str:
     """A deliverable-looking address: local@domain.tld, the domain in lower case."""
     value = raw.strip()
     local, at, domain = value.rpartition("@")
-    bad = LocatorError(
-        "invalid_email", "'notify_email' is not an email address.", "notify_email"
-    )
+    bad = LocatorError("invalid_email", "'notify_email' is not an email address.", "notify_email")
     if not at or not _LOCAL.fullmatch(local) or local.startswith(".") or local.endswith("."):
         raise bad
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from typing import Any
 
 STATUSES = ("new", "in_progress", "fixed", "rejected", "spam")
 OPEN_STATUSES = ("new", "in_progress")
@@ -27,12 +28,24 @@ class NewSubmission:
     comment: str
     user_agent: str
     ip_hash: str
+    # The text-fragment directive the reader's browser found to match this quote alone,
+    # and the quote's offsets in the page's visible text (code points).
+    fragment: str = ""
+    position: tuple[int, int] | None = None
+    # "Tell me when it's fixed": only when the site offers it.
+    notify_email: str = ""
 
     def dedup_key(self) -> str:
-        """What makes two sends one report: the page, the kind and the whole quote.
-        A page comment has no quote, so its own text stands in for it: two readers
-        sending the same comment merge, different comments stay apart."""
-        identity = [self.url, self.kind, self.exact, self.prefix, self.suffix]
+        """What makes two sends one report: the page, the kind and the quote in its own
+        block. The context the widget sends runs on across block boundaries (marked by
+        line breaks); only the part inside the quote's block counts here, so an ad put in
+        above the paragraph, or a widget that sent less context, still merges. Positions
+        never count: they move whenever anything above the quote changes. A page comment
+        has no quote, so its own text stands in for it: two readers sending the same
+        comment merge, different comments stay apart."""
+        prefix = self.prefix.rpartition("\n")[2]
+        suffix = self.suffix.partition("\n")[0]
+        identity = [self.url, self.kind, self.exact, prefix, suffix]
         if self.kind == "comment":
             identity.append(self.comment)
         blob = json.dumps(identity, ensure_ascii=False, separators=(",", ":"))
@@ -46,14 +59,12 @@ class Stored:
     status: str
 
 
-def store_submissions(conn: sqlite3.Connection, subs: list[NewSubmission]) -> list[Stored]:
-    """Batched write, run on the writer's thread: merge every send into its open report
-    (or open one) and keep each send whole, with one statement however many sends
-    there are."""
-    now = time.time()
-    sends = json.dumps(
+def sends_json(subs: list[NewSubmission]) -> str:
+    """A batch of sends as the JSON array each engine's batch statement reads."""
+    return json.dumps(
         [
             {
+                "n": n,
                 "site_id": s.site_id,
                 "kind": s.kind,
                 "url": s.url,
@@ -62,27 +73,43 @@ def store_submissions(conn: sqlite3.Connection, subs: list[NewSubmission]) -> li
                 "exact": s.exact,
                 "prefix": s.prefix,
                 "suffix": s.suffix,
+                "fragment": s.fragment,
+                "position_start": s.position[0] if s.position else None,
+                "position_end": s.position[1] if s.position else None,
                 "dedup_key": s.dedup_key(),
                 "suggestion": s.suggestion,
                 "comment": s.comment,
                 "user_agent": s.user_agent,
                 "ip_hash": s.ip_hash,
             }
-            for s in subs
+            for n, s in enumerate(subs)
         ],
         ensure_ascii=False,
     )
-    # The trigger intake_batch_store (store/writer.sql) does the writing, all in this one
-    # statement, which is also its own transaction.
-    conn.execute("INSERT INTO temp.intake_batch (sends, now) VALUES (?, ?)", (sends, now))
-    (results,) = conn.execute("SELECT results FROM temp.intake_results").fetchone()
-    outcome = json.loads(results)[::-1]
-    if len(outcome) != len(subs):
-        raise RuntimeError(f"stored {len(outcome)} submissions for {len(subs)} sends")
-    # A send is a duplicate if its report existed before this batch, or an earlier send
-    # in this batch opened it.
+
+
+def batch_outcome(outcome: list[tuple[int, str, Any]], sends: int) -> list[Stored]:
+    """Each send's (report id, status, existed before the batch), in send order, as
+    Stored: a send is a duplicate if its report existed before this batch, or an
+    earlier send in this batch opened it."""
+    if len(outcome) != sends:
+        raise RuntimeError(f"stored {len(outcome)} submissions for {sends} sends")
     stored, opened = [], set()
     for report_id, status, existed in outcome:
         stored.append(Stored(report_id, bool(existed) or report_id in opened, status))
         opened.add(report_id)
     return stored
+
+
+def store_submissions(conn: sqlite3.Connection, subs: list[NewSubmission]) -> list[Stored]:
+    """SQLite's batched write, run on the writer's thread: merge every send into its
+    open report (or open one) and keep each send whole, with one statement however
+    many sends there are."""
+    # The trigger intake_batch_store (store/sqlite_writer.sql) does the writing, all in
+    # this one statement, which is also its own transaction.
+    conn.execute(
+        "INSERT INTO temp.intake_batch (sends, now) VALUES (?, ?)", (sends_json(subs), time.time())
+    )
+    (results,) = conn.execute("SELECT results FROM temp.intake_results").fetchone()
+    # The trigger lists the batch newest first.
+    return batch_outcome(json.loads(results)[::-1], len(subs))

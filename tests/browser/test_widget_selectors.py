@@ -152,7 +152,9 @@ def test_a_word_repeated_in_many_list_items(page: Page, gazette: Gazette) -> Non
     sent = report_selection(page, gazette, url, "Facebook")
     assert sent["quote"]["exact"] == "Facebook"
     # The context runs on past the list item, with a line break at each block boundary.
-    assert sent["quote"]["prefix"].endswith("Story text of part 4 about the lighthouse and its keepers.\n")
+    assert sent["quote"]["prefix"].endswith(
+        "Story text of part 4 about the lighthouse and its keepers.\n"
+    )
     check_selectors(page, sent)
     check_fragment_link(page, url, sent)
 
@@ -164,16 +166,15 @@ def test_identical_captions_in_the_story_and_its_gallery(page: Page, gazette: Ga
         "Hynish signal tower from the shore. Photograph: Alamy",
     ]
     story = "".join(
-        f"<p>Paragraph {i} of the story.</p><figure data-other><figcaption>{c}</figcaption></figure>"
+        f"<p>Paragraph {i} of the story.</p>"
+        f"<figure data-other><figcaption>{c}</figcaption></figure>"
         for i, c in enumerate(captions)
     )
     gallery = "".join(
         f"<figure {'data-target' if i == 1 else 'data-other'}><figcaption>{c}</figcaption></figure>"
         for i, c in enumerate(captions)
     )
-    url = gazette.article(
-        f"<article>{story}<h2>Gallery</h2>{gallery}</article>", head=SPACED
-    )
+    url = gazette.article(f"<article>{story}<h2>Gallery</h2>{gallery}</article>", head=SPACED)
     sent = report_selection(page, gazette, url, "relief boat", "Alamy")
     assert sent["quote"]["exact"] == "relief boat at the landing stage. Photograph: Alamy"
     check_selectors(page, sent)
@@ -201,7 +202,8 @@ def test_a_quote_across_a_link_emphasis_and_a_line_break(page: Page, gazette: Ga
 
 def test_a_table_cell(page: Page, gazette: Gazette) -> None:
     rows = "".join(
-        f"<tr><th>{day}</th><td>{hours}</td><td {'data-target' if day == 'Thursday' else 'data-other'}>"
+        f"<tr><th>{day}</th><td>{hours}</td>"
+        f"<td {'data-target' if day == 'Thursday' else 'data-other'}>"
         "Closed for maintenance</td></tr>"
         for day, hours in [("Monday", "10–16"), ("Tuesday", "10–16"), ("Thursday", "12–18")]
     )
@@ -295,7 +297,8 @@ addEventListener('load', () => setTimeout(() => {
   document.querySelectorAll('article > p').forEach((p, i) => {
     const ad = document.createElement('div');
     ad.className = 'ad';
-    ad.textContent = 'Advertisement. The weather today: rough at sea. Subscribe for ' + (i + 3) + ' euros.';
+    ad.textContent = 'Advertisement. The weather today: rough at sea. Subscribe for '
+      + (i + 3) + ' euros.';
     p.after(ad);
   });
 }, 30));
