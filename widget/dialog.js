@@ -19,7 +19,7 @@ const MAX_CONTEXT = 190;
 // Quotes longer than this (in UTF-16 units) become a start,end fragment.
 const LONG = 80;
 
-const CSS = `:host{all:initial!important;position:fixed!important;inset:0!important;z-index:2147483647!important;display:block!important;--a:#0b57d0}
+const DIALOG_CSS = `:host{all:initial!important;position:fixed!important;inset:0!important;z-index:2147483647!important;display:block!important;--a:#0b57d0}
 *{box-sizing:border-box}
 .o{position:fixed;inset:0;display:grid;place-items:center;padding:12px;background:#0007;font:15px/1.45 system-ui,sans-serif;color:#1f2328}
 .d{width:min(460px,100%);max-height:100%;overflow:auto;background:#fff;border-radius:12px;padding:20px;box-shadow:0 8px 32px #0006;outline:0}
@@ -504,7 +504,7 @@ function open(range) {
   close(true);
   const host = D.createElement("feedback-dialog");
   const root = host.attachShadow({ mode: "open" });
-  sheet(root, CSS);
+  sheet(root, DIALOG_CSS);
   const long = found && found.long;
   // The dialog speaks its own language, whatever the page's direction.
   const o = el("div", { class: "o", dir: t.dir || "ltr", lang: cfg.lang }, "", root);
@@ -756,7 +756,7 @@ export default (loaderConfig, loaderSelected) => {
   selected = loaderSelected;
   t = T;
   if (cfg.accent) {
-    if (W.CSS && CSS.supports("color", cfg.accent)) accent = `:host{--a:${cfg.accent}!important}`;
+    if (W.CSS && W.CSS.supports("color", cfg.accent)) accent = `:host{--a:${cfg.accent}!important}`;
     else console.warn(TAG, "bad data-accent", cfg.accent);
   }
   cfg.keys = onKey;

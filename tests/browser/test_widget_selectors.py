@@ -108,6 +108,13 @@ def report_selection(
     expect(box).to_have_count(0, timeout=5000)
     body = sent.value.post_data_json
     assert body and body["kind"] == "typo"
+    # The service kept what the browser sent.
+    stored = gazette.reports()[-1]
+    assert (stored["exact"], stored["fragment"]) == (body["quote"]["exact"], body["fragment"])
+    assert (stored["position_start"], stored["position_end"]) == (
+        body["position"]["start"],
+        body["position"]["end"],
+    )
     return body
 
 
