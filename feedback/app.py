@@ -71,17 +71,19 @@ async def widget_js(request: Request) -> Response:
 
 
 async def widget_dialog(request: Request) -> Response:
-    asset = services(request).widget.dialogs.get(request.path_params["lang"])
+    widget = services(request).widget
+    asset = widget.dialogs.get(request.path_params["lang"])
     if asset is None:
         raise HTTPException(404)
-    return asset.respond(request)
+    return asset.respond(request, widget.dialog_version)
 
 
 async def widget_hint(request: Request) -> Response:
-    asset = services(request).widget.hints.get(request.path_params["lang"])
+    widget = services(request).widget
+    asset = widget.hints.get(request.path_params["lang"])
     if asset is None:
         raise HTTPException(404)
-    return asset.respond(request)
+    return asset.respond(request, widget.dialog_version)
 
 
 async def widget_config(request: Request) -> Response:

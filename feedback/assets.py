@@ -46,8 +46,10 @@ class Asset:
             media_type += "; charset=utf-8"
         return cls.from_bytes(path.read_bytes(), media_type)
 
-    def respond(self, request: Request) -> Response:
-        versioned = request.query_params.get("v") == self.version
+    def respond(self, request: Request, version: str | None = None) -> Response:
+        """The asset, cached for a year when asked for at its version (its own, or the one
+        its group of files shares)."""
+        versioned = request.query_params.get("v") == (version or self.version)
         headers = {
             "ETag": self.etag,
             "Cache-Control": LONG_CACHE if versioned else SHORT_CACHE,
