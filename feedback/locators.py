@@ -17,6 +17,7 @@ MAX_SPAN = 5_000
 # encodeURIComponent's output, with "-" escaped as the directive syntax requires.
 _TERM = re.compile(r"[A-Za-z0-9%!'()*._~]+")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_RUN = re.compile(r"\s+")
 
 
 class LocatorError(ValueError):
@@ -38,7 +39,10 @@ def check_position(start: int, end: int) -> tuple[int, int]:
 
 
 def _fold(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+    """Case and composition folded, each whitespace run one space, or one line break where
+    it held one: a block boundary, which no term of a fragment can span."""
+    text = unicodedata.normalize("NFC", text).casefold()
+    return _RUN.sub(lambda m: "\n" if "\n" in m.group() else " ", text).strip()
 
 
 def parse_fragment(value: str) -> tuple[str, str, str, str]:
