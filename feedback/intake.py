@@ -117,7 +117,7 @@ class Intake:
         except ApiError as err:
             return err.response(headers)
         return JSONResponse(
-            {"notify_reader": bool(getattr(site, "notify_reader", False))}, headers=headers
+            {"notify_reader": bool(site.notify_reader)}, headers=headers
         )
 
     async def _widget_site(self, request: Request) -> Any:
@@ -215,7 +215,7 @@ class Intake:
 
         user_agent = headers.get("user-agent", "")
         sub = _validated(fields, site.id, user_agent, self.state.settings.secret, ip)
-        if sub.notify_email and not getattr(site, "notify_reader", False):
+        if sub.notify_email and not site.notify_reader:
             # The site does not offer it (any more: a dialog may be older than the
             # setting); the report itself still counts.
             sub = replace(sub, notify_email="")

@@ -147,7 +147,17 @@ def test_email_addresses_that_look_deliverable_are_kept(raw: str, stored: str) -
 
 @pytest.mark.parametrize(
     "raw",
-    ["plain", "a@b", "a@b.c1", "a b@c.de", "a@-b.de", "a@b..de", ".a@b.de", "a@b.de\u200b", "<a@b.de>"],
+    [
+        "plain",
+        "a@b",
+        "a@b.c1",
+        "a b@c.de",
+        "a@-b.de",
+        "a@b..de",
+        ".a@b.de",
+        "a@b.de\u200b",
+        "<a@b.de>",
+    ],
 )
 def test_email_addresses_that_cannot_be_are_refused(raw: str) -> None:
     with pytest.raises(LocatorError):
