@@ -116,9 +116,7 @@ class Intake:
             site = await self._widget_site(request)
         except ApiError as err:
             return err.response(headers)
-        return JSONResponse(
-            {"notify_reader": bool(site.notify_reader)}, headers=headers
-        )
+        return JSONResponse({"notify_reader": bool(site.notify_reader)}, headers=headers)
 
     async def _widget_site(self, request: Request) -> Any:
         key = request.query_params.get("site", "")

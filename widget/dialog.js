@@ -402,14 +402,23 @@ function capture(range) {
     if (count(quote.prefix + raw + quote.suffix) < 2) break;
   }
   const cp = (i) => i - (T.slice(0, i).match(/[\ud800-\udbff]/g) || []).length;
+  // The fragment takes longer (word segmentation warms up on first use): it is worked out
+  // once the dialog is on screen, while the reader types.
   const out = { quote, position: { start: cp(s), end: cp(e) }, long };
-  if (!long) {
-    try {
-      out.fragment = fragment(matcher(page), s, e) || undefined;
-    } catch (err) {
-      console.warn(TAG, "no text fragment for this quote", err);
-    }
-  }
+  out.fragment = long
+    ? Promise.resolve("")
+    : new Promise((done) =>
+        requestAnimationFrame(() =>
+          setTimeout(() => {
+            try {
+              done(fragment(matcher(page), s, e));
+            } catch (err) {
+              console.warn(TAG, "no text fragment for this quote", err);
+              done("");
+            }
+          }),
+        ),
+      );
   return out;
 }
 
@@ -576,7 +585,7 @@ function open(range) {
       lang: D.documentElement.lang || "",
       quote: quote || undefined,
       position: (quote && found.position) || undefined,
-      fragment: (quote && found.fragment) || undefined,
+      fragment: (quote && (await found.fragment)) || undefined,
       suggestion: fix ? fix.value : "",
       comment: note.value,
       notify_email: (mail && mail.value.trim()) || undefined,
@@ -760,5 +769,6 @@ export default (loaderConfig, loaderSelected) => {
     else console.warn(TAG, "bad data-accent", cfg.accent);
   }
   cfg.keys = onKey;
+  siteConfig();
   return { open, tap: placeTap };
 };
