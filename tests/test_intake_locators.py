@@ -12,6 +12,7 @@ from feedback.locators import LocatorError, check_email, check_fragment, parse_f
 from feedback.store.reports import NewSubmission
 from feedback.store.sites import Site
 from tests.conftest import ORIGIN, report_payload
+from tests.dashboard_support import make_user, send_report, sign_in
 from tests.test_intake import error_of, stored_reports, stored_submissions
 
 LOCATED = {
@@ -208,3 +209,35 @@ async def test_widget_config_tells_the_dialog_what_it_needs(client, site: Site) 
     # A same-origin page sends no Origin header with a GET: its address stands in.
     same = await client.get(url, params={"site": site.key, "url": "https://example.com/a"})
     assert same.status_code == 200
+
+
+async def test_dashboard_opens_at_the_verified_fragment_else_at_whole_words(
+    client, site: Site, app
+) -> None:
+    verified = await send_report(
+        client,
+        site,
+        "https://example.com",
+        quote={"exact": "ie", "prefix": "Subscribers did not rec", "suffix": "ve the paper."},
+        fragment="Subscribers%20did%20not%20rec-,ie,-ve",
+    )
+    older = await send_report(
+        client,
+        site,
+        "https://example.com",
+        url="https://example.com/news/other",
+        quote={"exact": "ie", "prefix": "Readers did not rec", "suffix": "ve the paper."},
+    )
+    await make_user(app, "admin@example.com", "admin")
+    await sign_in(client, "admin@example.com")
+    page = (await client.get(f"/dashboard/reports/{verified}")).text
+    assert (
+        'href="https://example.com/news/article#:~:text=Subscribers%20did%20not%20rec-,ie,-ve"'
+        in page
+    )
+    page = (await client.get(f"/dashboard/reports/{older}")).text
+    # Without one, the link is made from the quote, widened to the whole word.
+    assert (
+        'href="https://example.com/news/other#:~:text=Readers%20did%20not-,recieve,-the%20paper."'
+        in page
+    )
