@@ -244,7 +244,12 @@ class _Intake:
         for attempt in range(3):
             try:
                 async with self._pool.connection() as conn:
-                    cur = await conn.execute(_statement(INTAKE_SQL, True), params)
+                    # A 201 promises the report is on disk, whatever the server's default:
+                    # the batch's own transaction waits for its commit to be flushed. Sent
+                    # together in one round trip.
+                    async with conn.pipeline(), conn.transaction():
+                        await conn.execute("SET LOCAL synchronous_commit TO on")
+                        cur = await conn.execute(_statement(INTAKE_SQL, True), params)
                     rows = await cur.fetchall()
                 break
             except _RETRY:
