@@ -14,6 +14,7 @@ import httpx
 import rjsmin
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -22,6 +23,7 @@ from starlette.templating import Jinja2Templates
 from feedback import dashboard, demo
 from feedback.assets import Asset
 from feedback.database import Database
+from feedback.framing import RefuseAmbiguousLength
 from feedback.http_errors import http_error
 from feedback.intake import Intake
 from feedback.paths import TEMPLATES_DIR, WIDGET_DIR
@@ -138,7 +140,10 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
             Route("/demo", demo.article),
         ]
     return Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(RefuseAmbiguousLength)],
+        exception_handlers={HTTPException: http_error},
     )
 
 
