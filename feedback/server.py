@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
+import importlib
 import os
 import socket
 from dataclasses import dataclass
@@ -175,7 +175,11 @@ class StackError(ValueError):
 
 
 def _installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    try:  # an import, not a lookup: a wheel built for another platform is found but fails
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def choose_stack(loop: str = "auto", http: str = "auto") -> Stack:
