@@ -6,6 +6,10 @@ uvicorn's own HTTP protocols are subclassed for two things it does not do itself
   number says TCP, and the listening socket uvicorn binds for `--workers N` says 0, so
   every accepted connection kept Nagle's algorithm on: a response written in two parts
   waited for the client's delayed ACK, about 40 ms per request.
+- One write per response. uvicorn writes a response's head and body separately: two
+  system calls and two packets where one does. Writes made in one turn of the event loop
+  now go out together, which on a small JSON answer is a good tenth of the serving
+  process's time.
 - Closing a connection whose response went out before its request body had arrived
   (413 for a body over the limit, 400 for a malformed one), instead of reading and
   discarding the rest of the body to keep the connection. The close lingers briefly,
@@ -53,6 +57,45 @@ def _seconds(name: str, default: float) -> float:
         return default
 
 
+class _CoalescingTransport:
+    """The transport as uvicorn's protocol sees it: what is written in one turn of the
+    event loop is sent at the end of that turn (or before a close) in one write."""
+
+    __slots__ = ("_transport", "_loop", "_pending")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            self._pending.append(data)
+
+    def flush(self) -> None:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class _Connection:
     """Mixed into uvicorn's HTTP protocols. Relies only on what both share: a `cycle`
     per request that is replaced when a request head is complete, with `more_body`
@@ -72,6 +115,7 @@ class _Connection:
             with contextlib.suppress(OSError):  # the peer may already be gone
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)  # type: ignore[misc]
+        self.transport = _CoalescingTransport(transport, asyncio.get_running_loop())
         self._await_head()
 
     def data_received(self, data: bytes) -> None:
@@ -91,9 +135,10 @@ class _Connection:
         super().connection_lost(exc)  # type: ignore[misc]
 
     def on_response_complete(self) -> None:
+        transport = self.transport  # type: ignore[attr-defined]
+        transport.flush()  # the answer is whole: send it now, not at the end of the turn
         super().on_response_complete()  # type: ignore[misc]
         cycle = self.cycle  # type: ignore[attr-defined]
-        transport = self.transport  # type: ignore[attr-defined]
         if cycle is not None and cycle.more_body and not transport.is_closing():
             # Answered before the body arrived: the rest of it is not worth reading.
             self._unset_keepalive_if_required()  # type: ignore[attr-defined]
