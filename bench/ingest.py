@@ -46,6 +46,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from feedback.store import is_postgres_url
+
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "ingest.lua"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -87,14 +89,11 @@ SERVICE_VARIANTS = {
 
 def stored_rows(database: str) -> int:
     """Reports' sends the service has stored: one row per 201, merged or not."""
-    if database.startswith(("postgresql://", "postgres://")):
-        out = subprocess.run(
-            ["psql", database, "-XAtc", "SELECT count(*) FROM submissions"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return int(out.stdout.strip())
+    if is_postgres_url(database):
+        import psycopg
+
+        with psycopg.connect(database) as conn:
+            return conn.execute("SELECT count(*) FROM submissions").fetchone()[0]
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
         return conn.execute("SELECT count(*) FROM submissions").fetchone()[0]
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from feedback import dashboard, demo
 from feedback.assets import Asset
@@ -88,6 +88,37 @@ class IntakeEndpoint:
         await answer(scope, receive, send)
 
 
+INTAKE_PATH = "/api/v1/reports"
+
+
+class FeedbackApp(Starlette):
+    """Starlette, with one shortcut: a report POSTed to the intake route passes through
+    the app's own middleware (the list given to it) straight to the intake endpoint,
+    skipping Starlette's error-page and exception layers and the router, which cost as
+    much as a sixth of the serving thread at full load. The route table still lists the
+    intake route, which serves preflights, 405s and anything the shortcut does not take.
+    An error escaping intake is answered 500 and logged by the server all the same."""
+
+    _intake: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == INTAKE_PATH
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        ):
+            if self._intake is None:
+                app: ASGIApp = IntakeEndpoint()
+                for cls, args, kwargs in reversed(self.user_middleware):
+                    app = cls(app, *args, **kwargs)
+                self._intake = app
+            scope["app"] = self
+            await self._intake(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def tune_interpreter() -> None:
     """Settings for a long-running server process, applied once the app is loaded."""
     # Everything loaded by now lives as long as the process: keep it out of the cyclic
@@ -142,7 +173,7 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
 
     routes = [
         # Intake first: it is by far the busiest route, and routes are tried in order.
-        Route("/api/v1/reports", IntakeEndpoint(), methods=["POST", "OPTIONS"]),
+        Route(INTAKE_PATH, IntakeEndpoint(), methods=["POST", "OPTIONS"]),
         Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Mount("/dashboard", routes=dashboard.routes, middleware=dashboard.middleware(settings)),
@@ -152,7 +183,7 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
             Route("/", demo.index),
             Route("/demo", demo.article),
         ]
-    return Starlette(
+    return FeedbackApp(
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(RefuseAmbiguousLength)],
