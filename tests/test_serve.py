@@ -226,3 +226,44 @@ def test_concurrency_limit_answers_503_beyond_it(tmp_path) -> None:
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.sendall(HEALTHZ)
             assert b" 200 " in read_response(sock)
+
+
+async def test_intake_shortcut_passes_through_the_apps_own_middleware(settings, site) -> None:
+    # Intake POSTs skip Starlette's outer layers, but not middleware given to the app:
+    # a layer added there (logs, metrics) sees them like any other request.
+    import httpx
+    from starlette.middleware import Middleware
+
+    from feedback.app import create_app
+    from tests.conftest import ORIGIN, report_payload
+
+    seen: list[tuple[str, str]] = []
+
+    class Spy:
+        def __init__(self, app) -> None:
+            self.app = app
+
+        async def __call__(self, scope, receive, send) -> None:
+            if scope["type"] == "http":
+                seen.append((scope["method"], scope["path"]))
+            await self.app(scope, receive, send)
+
+    app = create_app(settings)
+    app.user_middleware.insert(0, Middleware(Spy))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        created = await client.post("/api/v1/reports", json=report_payload(site), headers=ORIGIN)
+        assert created.status_code == 201, created.text
+        assert created.headers["access-control-allow-origin"] == ORIGIN["Origin"]
+        ambiguous = await client.post(
+            "/api/v1/reports",
+            content=b"{}",
+            headers={**ORIGIN, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        )
+        assert ambiguous.status_code == 400
+        assert ambiguous.headers["connection"] == "close"
+        assert (await client.get("/healthz")).status_code == 200
+    assert seen == [("POST", "/api/v1/reports"), ("POST", "/api/v1/reports"), ("GET", "/healthz")]
