@@ -452,10 +452,15 @@ class PostgresStore(Store):
         self._relay: _Relay | None = None
 
     async def _open_pool(self) -> None:
+        # One plain connection first: a wrong address or password is an error at once,
+        # with PostgreSQL's own words, where the pool would keep retrying.
         try:
+            first = await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)
+            await first.close()
             await self.pool.open(wait=True, timeout=15)
         except Exception as exc:
-            raise StoreError(f"cannot connect to {self.location}: {exc}") from None
+            message = str(exc).strip().replace(self.url, self.location)
+            raise StoreError(f"cannot connect to {self.location}: {message}") from None
 
     async def open(self) -> None:
         await self._open_pool()
