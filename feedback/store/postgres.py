@@ -128,6 +128,16 @@ class PostgresDialect(Dialect):
         "r.id IN (SELECT report_id FROM report_search WHERE text @@ to_tsquery('simple', :q))"
     )
     QUEUE_IDS = "r.id = ANY(CAST(:only_ids AS bigint[]))"
+    SEARCH_HITS = (
+        "SELECT count(*) FROM (SELECT 1 FROM report_search "
+        "WHERE text @@ to_tsquery('simple', :q) LIMIT :cap) AS hits"
+    )
+    # A scalar subquery is not turned into a join: the planner walks reports in the
+    # page's order and looks each one up, stopping once the page is full.
+    QUEUE_SEARCH_DENSE = (
+        "(SELECT true FROM report_search s WHERE s.report_id = r.id "
+        "AND s.text @@ to_tsquery('simple', :q) LIMIT 1)"
+    )
     DAILY_BY_STATUS = (
         "SELECT to_char(to_timestamp(day * 86400.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), "
         "status, sum(n) FROM report_daily "
