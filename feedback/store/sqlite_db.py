@@ -154,10 +154,9 @@ class Writer:
       (editor actions, site changes) that may touch several tables. Units waiting
       together share one transaction.
     - `submit_batched(fn, item)`: the hot path. `fn` is a plain function that writes a
-      list of items with the raw `sqlite3` connection, atomically, in one statement
-      (which may leave a transaction open for the writer to commit); it must not BEGIN
-      itself, as it runs inside the writer's own transaction while another process holds
-      the write lock (see _write_locked). The
+      list of items with the raw `sqlite3` connection, atomically: in one statement,
+      or after a BEGIN IMMEDIATE of its own, which the writer then commits. While
+      another process holds the write lock, `fn` is run again once it is free. The
       connection's thread takes whatever items queued up while the previous COMMIT ran,
       writes them together and goes straight on to the next batch. It never waits for a
       turn of the event loop in between: on a busy server such a turn costs more than
@@ -317,27 +316,30 @@ class Writer:
         return outcomes
 
     def _write_locked(self, raw: sqlite3.Connection, fn: BatchFn, items: list[Any]) -> list[Any]:
-        """`fn(raw, items)`, as its own statement; if another process holds the write
-        lock, inside a transaction begun as soon as the lock is free."""
-        if not raw.in_transaction:
+        """`fn(raw, items)`; while another process holds the write lock, again as soon as
+        the lock is free."""
+        deadline = 0.0
+        while True:
             try:
                 return fn(raw, items)
             except sqlite3.OperationalError as exc:
-                if not _busy(exc) or raw.in_transaction:
+                if raw.in_transaction:
+                    raw.rollback()
+                if not _busy(exc) or (deadline and time.monotonic() > deadline):
                     raise
-            deadline = time.monotonic() + BUSY_TIMEOUT
+            now = time.monotonic()
+            deadline = deadline or now + BUSY_TIMEOUT
+            self._contended_at = now
+            # Poll with a statement that costs next to nothing until the lock is free.
             while True:
-                self._contended_at = time.monotonic()
                 try:
                     raw.execute("BEGIN IMMEDIATE")
+                    raw.execute("ROLLBACK")
                     break
                 except sqlite3.OperationalError as exc:
-                    if not _busy(exc):
-                        raise
-                    if time.monotonic() > deadline:
+                    if not _busy(exc) or time.monotonic() > deadline:
                         raise
                 time.sleep(BUSY_POLL)  # without the interpreter lock
-        return fn(raw, items)
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
