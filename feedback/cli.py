@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from feedback.embed import embed_tag
 from feedback.normalise import UrlError, normalise_origin
 from feedback.settings import MissingSecret, Settings, load_settings
 from feedback.store import Store, StoreError, make_store
@@ -47,11 +48,6 @@ async def _with_store(settings: Settings, fn: Callable) -> object:
 
 def _migrate(settings: Settings) -> int:
     return asyncio.run(make_store(settings.database).migrate())
-
-
-def embed_tag(base_url: str, site_key: str) -> str:
-    base = base_url.rstrip("/") or "https://FEEDBACK-HOST"
-    return f'<script src="{base}/widget.js" data-site="{site_key}" async></script>'
 
 
 # --- commands ---------------------------------------------------------------

@@ -164,3 +164,22 @@ def test_an_editor_on_one_instance_sees_what_arrives_on_the_other_live(pair: Pai
         assert page.status_code == 200 and "fixed" in page.text.lower()
     [row] = query_database(pair.database, "SELECT status FROM reports WHERE id = ?", (report_id,))
     assert row[0] == "fixed"
+
+
+def test_a_session_and_a_spam_block_hold_on_either_instance(pair: Pair) -> None:
+    with httpx.Client(base_url=pair.a, timeout=10) as on_a:
+        csrf = sign_in(on_a)
+        report_id = pair.send(pair.a, "buy pills", ip="192.0.2.66").json()["id"]
+        blocked = on_a.post("/dashboard/actions", data={"csrf": csrf, "to": "spam", "block": "1",
+                                                        "id": str(report_id)})  # fmt: skip
+        assert blocked.status_code in (200, 303)
+        cookies = dict(on_a.cookies)
+    # The sign-in made on A is good on B.
+    with httpx.Client(base_url=pair.b, timeout=10, cookies=cookies) as on_b:
+        assert on_b.get("/dashboard/", follow_redirects=False).status_code == 200
+    # The sender blocked on A lands in spam when it sends to B.
+    again = pair.send(pair.b, "buy more pills", ip="192.0.2.66")
+    assert again.status_code == 201
+    rows = query_database(pair.database, "SELECT status FROM reports WHERE id = ?",
+                          (again.json()["id"],))  # fmt: skip
+    assert rows[0][0] == "spam"
