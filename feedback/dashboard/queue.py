@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +18,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from feedback.dashboard.auth import csrf_token, services, signed_in
-from feedback.dashboard.text import age, char_diff, quote_url, safe_href
+from feedback.dashboard.diff import correction_diff
+from feedback.dashboard.shorten import COMMENT_CHARS, QUOTE_CHARS, shorten
+from feedback.dashboard.text import age, quote_url, safe_href
 from feedback.signals import REPORT_STATUS_CHANGED
 from feedback.store import actions as store_actions
 from feedback.store.queue import (
@@ -51,7 +54,10 @@ def present(row: Any, now: float) -> dict[str, Any]:
     """A report row with what the templates show: diff pieces, safe links, age."""
     item = dict(row)
     suggestion = item.get("latest_suggestion") or ""
-    item["diff"] = char_diff(item["quote_exact"], suggestion) if suggestion else []
+    item["diff"] = correction_diff(item["quote_exact"], suggestion) if suggestion else []
+    # The queue shows long text shortened; the report page shows it whole.
+    item["short_quote"] = shorten(item["quote_exact"], QUOTE_CHARS)
+    item["short_comment"] = shorten(item.get("latest_comment") or "", COMMENT_CHARS)
     item["href"] = safe_href(item["url"])
     item["quote_url"] = quote_url(
         item["url"], item["quote_exact"], item["quote_prefix"], item["quote_suffix"]
@@ -232,6 +238,13 @@ EXPORT_FIELDS = (
 )
 
 
+def iso_time(ts: float | None) -> str:
+    """ISO 8601 in UTC, which spreadsheets and scripts read as a date."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _export_record(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -246,8 +259,8 @@ def _export_record(row: Any) -> dict[str, Any]:
         "suggestion": row["latest_suggestion"] or "",
         "comment": row["latest_comment"] or "",
         "readers": row["submission_count"],
-        "first_seen": row["first_seen"],
-        "last_seen": row["last_seen"],
+        "first_seen": iso_time(row["first_seen"]),
+        "last_seen": iso_time(row["last_seen"]),
     }
 
 
@@ -264,7 +277,10 @@ async def export_csv(request: Request, user: User) -> Response:
     f = _filter_from(request.query_params)
 
     async def body() -> AsyncIterator[str]:
-        buf = io.StringIO()
+        # The byte-order mark makes spreadsheet programs read the file as UTF-8, so
+        # Cyrillic and accented text show as written.
+        buf = io.StringIO("\ufeff")
+        buf.seek(0, io.SEEK_END)
         writer = csv.writer(buf)
         writer.writerow(EXPORT_FIELDS)
         async for row in export_rows(svc.db, f, user.visible_sites()):

@@ -9,8 +9,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from feedback.dashboard.auth import csrf_token, services, signed_in
+from feedback.dashboard.diff import correction_diff
 from feedback.dashboard.queue import ACTION_LABELS, _announce, present
-from feedback.dashboard.text import char_diff, when
+from feedback.dashboard.text import when
 from feedback.store import actions as store_actions
 from feedback.store.queue import history_of, report_by_id, submissions_of
 from feedback.store.users import User
@@ -29,7 +30,9 @@ async def report_page(request: Request, user: User) -> Response:
     submissions = [
         {
             **dict(s),
-            "diff": char_diff(report["quote_exact"], s["suggestion"]) if s["suggestion"] else [],
+            "diff": correction_diff(report["quote_exact"], s["suggestion"])
+            if s["suggestion"]
+            else [],
             "when": when(s["created_at"]),
         }
         for s in await submissions_of(svc.db, report_id)
