@@ -143,7 +143,9 @@ async def sign_in(client: httpx.AsyncClient, email: str) -> None:
 
 
 async def measure(path: str, runs: int, reports: int) -> list[tuple[str, float, int]]:
-    settings = Settings(database=path, secret_key=Secret("bench"), public_url="http://bench")
+    settings = Settings(
+        database=path, secret_key=Secret("bench"), public_url="http://bench", checker=False
+    )
     app = create_app(settings)
     deep = reports // 3
     pages = [

@@ -21,6 +21,8 @@ from starlette.templating import Jinja2Templates
 
 from feedback import dashboard, demo
 from feedback.assets import Asset
+from feedback.checker.worker import Checker
+from feedback.housekeeping import Housekeeping, RefusalCounter
 from feedback.http_errors import http_error
 from feedback.intake import Intake
 from feedback.outbound import outbound_client
@@ -46,6 +48,8 @@ class Services:
     widget: Asset
     demo_site_key: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    refusals: RefusalCounter = field(default_factory=RefusalCounter)
+    checker: Checker | None = None
     intake: Intake = field(init=False)
 
     def __post_init__(self) -> None:
@@ -119,10 +123,18 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         )
         templates.env.globals["widget_version"] = svc.widget.version
         app.state.services = svc
+        housekeeping = Housekeeping(svc)
+        housekeeping.start()
+        if settings.checker:
+            svc.checker = Checker(svc)
+            svc.checker.start()
         tune_interpreter()
         try:
             yield {"services": svc}
         finally:
+            if svc.checker is not None:
+                await svc.checker.stop()
+            await housekeeping.stop()
             await signals.drain()
             await http.aclose()
             await store.close()

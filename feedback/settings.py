@@ -159,6 +159,51 @@ SETTINGS: tuple[Setting, ...] = (
         "1 lets webhooks and other outgoing requests reach loopback, private and link-local "
         "addresses (intranets, tests). Off: such targets are refused when saved and when sent.",
     ),
+    Setting(
+        "FEEDBACK_CHECKER",
+        _bool,
+        True,
+        "1 runs the page checker: it fetches each open report's page (from the site's "
+        "registered origins only) to see whether the quote is still there. 0 turns it off.",
+    ),
+    Setting(
+        "FEEDBACK_CHECK_EVERY",
+        float,
+        21600.0,
+        "Seconds between two checks of the same open report's page (6 hours). A new report "
+        "is checked within FEEDBACK_CHECK_POLL seconds of arriving.",
+    ),
+    Setting(
+        "FEEDBACK_CHECK_POLL",
+        float,
+        30.0,
+        "Seconds the checker waits for new work when nothing is due; a new report wakes it.",
+    ),
+    Setting(
+        "FEEDBACK_CHECK_HOST_INTERVAL",
+        float,
+        5.0,
+        "Least number of seconds between two page fetches from the same host.",
+    ),
+    Setting(
+        "FEEDBACK_CHECK_TIMEOUT",
+        float,
+        10.0,
+        "Seconds a page fetch may take, all told, before the page counts as unreachable.",
+    ),
+    Setting(
+        "FEEDBACK_CHECK_MAX_BYTES",
+        int,
+        2_000_000,
+        "Largest part of a page the checker reads; the rest is not downloaded.",
+    ),
+    Setting(
+        "FEEDBACK_DICTIONARY_DIR",
+        str,
+        "/usr/share/hunspell",
+        "Folder of hunspell dictionaries (LANG.dic and LANG.aff, as Debian's hunspell-* "
+        "packages install them) for the service's own spelling suggestions.",
+    ),
 )
 
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
@@ -182,6 +227,13 @@ class Settings:
     mail_from: str = ""
     smtp_timeout: float = 30.0
     allow_private_targets: bool = False
+    checker: bool = True
+    check_every: float = 21600.0
+    check_poll: float = 30.0
+    check_host_interval: float = 5.0
+    check_timeout: float = 10.0
+    check_max_bytes: int = 2_000_000
+    dictionary_dir: str = "/usr/share/hunspell"
 
     @property
     def secret(self) -> str:

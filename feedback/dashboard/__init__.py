@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from feedback.assets import Asset
-from feedback.dashboard import admin, auth, live, queue, reports, stats
+from feedback.dashboard import admin, auth, everywhere, live, queue, reports, stats
 from feedback.dashboard.middleware import SecurityHeadersMiddleware, SessionMiddleware
 from feedback.settings import Settings
 
@@ -47,6 +47,10 @@ routes = [
     Route("/reports/{id:int}", reports.report_page, methods=["GET"]),
     Route("/reports/{id:int}/assign", reports.assign, methods=["POST"]),
     Route("/reports/{id:int}/note", reports.save_note, methods=["POST"]),
+    Route("/reports/{id:int}/resolve", reports.resolve, methods=["POST"]),
+    Route("/reports/{id:int}/check", reports.check_now, methods=["POST"]),
+    Route("/reports/{id:int}/everywhere", everywhere.preview, methods=["GET"]),
+    Route("/reports/{id:int}/everywhere", everywhere.apply, methods=["POST"]),
     Route("/stats", stats.stats_page, methods=["GET"]),
     Route("/sites", admin.sites_page, methods=["GET"]),
     Route("/sites", admin.site_create, methods=["POST"]),

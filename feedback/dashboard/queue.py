@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from feedback.dashboard.auth import csrf_token, services, signed_in
 from feedback.dashboard.diff import correction_diff
 from feedback.dashboard.shorten import COMMENT_CHARS, QUOTE_CHARS, shorten
-from feedback.dashboard.text import age, quote_url, safe_href
+from feedback.dashboard.text import age, quote_url, safe_href, when
 from feedback.signals import REPORT_STATUS_CHANGED
 from feedback.store import actions as store_actions
 from feedback.store.queue import (
@@ -28,8 +28,9 @@ from feedback.store.queue import (
     export_rows,
     queue_page,
     report_site,
-    status_counts,
+    view_counts,
 )
+from feedback.store.readers import ReaderSummary, reader_summaries
 from feedback.store.reports import KINDS, STATUSES
 from feedback.store.sites import list_sites
 from feedback.store.users import User
@@ -51,11 +52,37 @@ STATUS_LABELS = {
 }
 
 
-def present(row: Any, now: float) -> dict[str, Any]:
-    """A report row with what the templates show: diff pieces, safe links, age."""
+RESOLUTION_LABELS = {
+    "fixed": "Fixed",
+    "not_error": "Not an error",
+    "duplicate": "Duplicate",
+    "wont_fix": "Won't fix",
+    "need_info": "Need info",
+}
+
+
+def present(row: Any, now: float, summary: ReaderSummary | None = None) -> dict[str, Any]:
+    """A report row with what the templates show: the readers' suggestions as a
+    consensus with diffs, readers and sends, flags, safe links, age."""
     item = dict(row)
-    suggestion = item.get("latest_suggestion") or ""
-    item["diff"] = correction_diff(item["quote_exact"], suggestion) if suggestion else []
+    summary = summary or ReaderSummary(
+        readers=item["submission_count"], sends=item["submission_count"]
+    )
+    item["suggestions"] = [
+        {"text": text, "readers": n, "diff": correction_diff(item["quote_exact"], text)}
+        for text, n in summary.suggestions[:5]
+    ]
+    item["more_suggestions"] = max(0, len(summary.suggestions) - 5)
+    item["readers"] = summary.readers or item["submission_count"]
+    item["sends"] = max(summary.sends, item["readers"])
+    top = summary.suggestions[0][0] if summary.suggestions else ""
+    item["diff"] = correction_diff(item["quote_exact"], top) if top else []
+    service = item.get("service_suggestion") or ""
+    item["service_diff"] = (
+        correction_diff(item["quote_exact"], service) if service and not top else []
+    )
+    item["resolution_label"] = RESOLUTION_LABELS.get(item.get("resolution") or "", "")
+    item["checked"] = when(item.get("checked_at"))
     # The queue shows long text shortened; the report page shows it whole.
     item["short_quote"] = shorten(item["quote_exact"], QUOTE_CHARS)
     item["short_comment"] = shorten(item.get("latest_comment") or "", COMMENT_CHARS)
@@ -67,15 +94,21 @@ def present(row: Any, now: float) -> dict[str, Any]:
     return item
 
 
-def _filter_from(params: QueryParams | dict) -> QueueFilter:
-    return QueueFilter.from_query(params)
+def _filter_from(params: QueryParams | dict, user: User | None = None) -> QueueFilter:
+    f = QueueFilter.from_query(params)
+    return replace(f, me=user.id) if user is not None else f
+
+
+async def present_rows(store: Any, rows: list[Any], now: float) -> list[dict[str, Any]]:
+    summaries = await reader_summaries(store, {r["id"]: r["quote_exact"] for r in rows})
+    return [present(r, now, summaries[r["id"]]) for r in rows]
 
 
 async def _queue_context(request: Request, user: User, f: QueueFilter) -> dict[str, Any]:
     svc = services(request)
     visible = user.visible_sites()
     rows, next_page = await queue_page(svc.store, f, visible)
-    counts = await status_counts(svc.store, visible, f.site_id)
+    counts = await view_counts(svc.store, f, visible)
     now = time.time()
     sites = [s for s in await list_sites(svc.store) if user.may_see(s.id)]
     filter_qs = urlencode(f.params())
@@ -87,9 +120,13 @@ async def _queue_context(request: Request, user: User, f: QueueFilter) -> dict[s
         "filter_qs": filter_qs,
         "view_qs": view_qs,
         "here": "/dashboard/" + (f"?{view_qs}" if view_qs else ""),
-        "rows": [present(r, now) for r in rows],
+        "rows": await present_rows(svc.store, rows, now),
         "next_qs": urlencode(next_page.params(cursor=True)) if next_page else None,
-        "counts": counts,
+        "counts": counts.by_status,
+        "counts_partial": counts.partial,
+        "assignee_links": {
+            a: urlencode(replace(f.first_page(), assignee=a).params()) for a in ("", "mine", "none")
+        },
         "sites": sites,
         "statuses": STATUSES,
         "kinds": KINDS,
@@ -105,7 +142,7 @@ async def _queue_context(request: Request, user: User, f: QueueFilter) -> dict[s
 
 @signed_in()
 async def queue(request: Request, user: User) -> Response:
-    f = _filter_from(request.query_params)
+    f = _filter_from(request.query_params, user)
     ctx = await _queue_context(request, user, f)
     return services(request).templates.TemplateResponse(request, "dashboard/queue.html", ctx)
 
@@ -113,7 +150,7 @@ async def queue(request: Request, user: User) -> Response:
 @signed_in()
 async def rows_fragment(request: Request, user: User) -> Response:
     """The rows and counts of a view, for scripts that update the page in place."""
-    f = _filter_from(request.query_params)
+    f = _filter_from(request.query_params, user)
     ctx = await _queue_context(request, user, f)
     return services(request).templates.TemplateResponse(
         request, "dashboard/_partials/update.html", ctx
@@ -152,7 +189,7 @@ async def _after_action(
         notes = ["Nothing changed."]
     if request.headers.get("x-requested-with") == "fetch":
         # Scripts get the refreshed rows and counts of the view they are showing.
-        f = _filter_from(QueryParams(str(form.get("view", ""))))
+        f = _filter_from(QueryParams(str(form.get("view", ""))), user)
         ctx = await _queue_context(request, user, f)
         ctx["messages"] = notes
         return services(request).templates.TemplateResponse(
@@ -271,7 +308,7 @@ def neutralise(value: Any) -> Any:
 @signed_in()
 async def export_csv(request: Request, user: User) -> Response:
     svc = services(request)
-    f = _filter_from(request.query_params)
+    f = _filter_from(request.query_params, user)
 
     async def body() -> AsyncIterator[str]:
         # The byte-order mark makes spreadsheet programs read the file as UTF-8, so
@@ -298,7 +335,7 @@ async def export_csv(request: Request, user: User) -> Response:
 @signed_in()
 async def export_json(request: Request, user: User) -> Response:
     svc = services(request)
-    f = _filter_from(request.query_params)
+    f = _filter_from(request.query_params, user)
 
     async def body() -> AsyncIterator[str]:
         yield "["

@@ -128,6 +128,17 @@ class PostgresDialect(Dialect):
         "(SELECT rowid FROM report_search WHERE text @@ to_tsquery('simple', :q)))"
     )
     QUEUE_IDS = "r.id = ANY(CAST(:only_ids AS bigint[]))"
+    COUNT_SEARCH = (
+        "r.id IN (SELECT report_id FROM submissions WHERE id IN (SELECT rowid FROM "
+        "report_search WHERE text @@ to_tsquery('simple', :q) AND rowid > :send_floor))"
+    )
+    SUBMISSIONS_OF = "report_id = ANY(CAST(:ids AS bigint[]))"
+    SEND_DAY = "CAST(floor(created_at / 86400) AS bigint)"
+    FORGET_SEARCH = (
+        "DELETE FROM report_search WHERE rowid IN (SELECT s.id FROM submissions s "
+        "JOIN reports r ON r.id = s.report_id WHERE r.site_id = :site)"
+    )
+    QUOTE_CONTAINS = "strpos(r.quote_exact, :text) > 0"
     DAILY_BY_STATUS = (
         "SELECT to_char(to_timestamp(day * 86400.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), "
         "status, sum(n) FROM report_daily "

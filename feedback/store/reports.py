@@ -28,6 +28,8 @@ class NewSubmission:
     comment: str
     user_agent: str
     ip_hash: str
+    # "Tell me when it's fixed": the reader's address, kept only if the site allows it.
+    notify_email: str = ""
 
     def dedup_key(self) -> str:
         """What makes two sends one report: the page, the kind and the whole quote.
