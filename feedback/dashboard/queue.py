@@ -267,6 +267,13 @@ EXPORT_FIELDS = (
     "suggestion",
     "comment",
     "readers",
+    "sends",
+    "suggestions",
+    "assignee",
+    "resolution",
+    "resolution_note",
+    "duplicate_of",
+    "page_check",
     "first_seen",
     "last_seen",
 )
@@ -279,7 +286,8 @@ def iso_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _export_record(row: Any) -> dict[str, Any]:
+def _export_record(row: Any, summary: ReaderSummary | None = None) -> dict[str, Any]:
+    summary = summary or ReaderSummary(row["submission_count"], row["submission_count"])
     return {
         "id": row["id"],
         "site": row["site_key"],
@@ -292,7 +300,18 @@ def _export_record(row: Any) -> dict[str, Any]:
         "suffix": row["quote_suffix"],
         "suggestion": row["latest_suggestion"] or "",
         "comment": row["latest_comment"] or "",
-        "readers": row["submission_count"],
+        "readers": summary.readers,
+        "sends": summary.sends,
+        "suggestions": " · ".join(f"{text} ×{n}" for text, n in summary.suggestions),
+        "assignee": row["assignee_email"] or "",
+        "resolution": RESOLUTION_LABELS.get(row["resolution"] or "", ""),
+        "resolution_note": row["resolution_note"] or "",
+        "duplicate_of": row["duplicate_of"] or "",
+        "page_check": {
+            "found": "quote still there",
+            "fixed": "looks fixed",
+            "missing": "not on page",
+        }.get(row["check_state"] or "", ""),
         "first_seen": iso_time(row["first_seen"]),
         "last_seen": iso_time(row["last_seen"]),
     }
@@ -303,6 +322,25 @@ def neutralise(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+async def _records(store: Any, f: QueueFilter, visible: list[int] | None):
+    """Export records, the readers' summaries fetched a few hundred rows at a time."""
+    chunk: list[Any] = []
+
+    async def flush() -> list[dict[str, Any]]:
+        summaries = await reader_summaries(store, {r["id"]: r["quote_exact"] for r in chunk})
+        out = [_export_record(r, summaries[r["id"]]) for r in chunk]
+        chunk.clear()
+        return out
+
+    async for row in export_rows(store, f, visible):
+        chunk.append(row)
+        if len(chunk) >= 500:
+            for record in await flush():
+                yield record
+    for record in await flush():
+        yield record
 
 
 @signed_in()
@@ -317,8 +355,8 @@ async def export_csv(request: Request, user: User) -> Response:
         buf.seek(0, io.SEEK_END)
         writer = csv.writer(buf)
         writer.writerow(EXPORT_FIELDS)
-        async for row in export_rows(svc.store, f, user.visible_sites()):
-            writer.writerow([neutralise(v) for v in _export_record(row).values()])
+        async for record in _records(svc.store, f, user.visible_sites()):
+            writer.writerow([neutralise(v) for v in record.values()])
             if buf.tell() > 65536:
                 yield buf.getvalue()
                 buf.seek(0)
@@ -340,8 +378,8 @@ async def export_json(request: Request, user: User) -> Response:
     async def body() -> AsyncIterator[str]:
         yield "["
         first = True
-        async for row in export_rows(svc.store, f, user.visible_sites()):
-            yield ("" if first else ",\n") + json.dumps(_export_record(row), ensure_ascii=False)
+        async for record in _records(svc.store, f, user.visible_sites()):
+            yield ("" if first else ",\n") + json.dumps(record, ensure_ascii=False)
             first = False
         yield "]\n"
 

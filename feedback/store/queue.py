@@ -103,7 +103,9 @@ _ROW_COLUMNS = """
     (SELECT suggestion FROM submissions c WHERE c.report_id = r.id AND c.suggestion <> ''
      ORDER BY c.id DESC LIMIT 1) AS latest_suggestion,
     r.lang, r.resolution, r.duplicate_of, r.check_state, r.checked_at, r.not_on_page,
-    r.service_suggestion, (SELECT email FROM users u WHERE u.id = r.assignee_id) AS assignee_email
+    r.service_suggestion, (SELECT email FROM users u WHERE u.id = r.assignee_id) AS assignee_email,
+    (SELECT note FROM report_events e WHERE e.report_id = r.id AND e.resolution <> ''
+     ORDER BY e.id DESC LIMIT 1) AS resolution_note
 """
 
 # The only ORDER BY / keyset variants there are; the editor picks one by name.
