@@ -111,7 +111,10 @@ async def test_status_counts_follow_every_filter(
     assert comments["new"] == "1" and comments["fixed"] == "0"
     mine = counts((await client.get("/dashboard/?assignee=mine")).text)
     assert mine["new"] == "0" and mine["fixed"] == "1"
-    searched = counts((await client.get("/dashboard/?q=hello")).text)
+    # A search's page shows its results at once and fetches its counts next.
+    search_page = (await client.get("/dashboard/?q=hello")).text
+    assert "counting…" in search_page and counts(search_page) == {}
+    searched = counts((await client.get("/dashboard/rows?q=hello")).text)
     assert searched["new"] == "1" and searched["fixed"] == "0"
     by_url = counts((await client.get("/dashboard/?url=/nowhere/")).text)
     assert set(by_url.values()) == {"0"}

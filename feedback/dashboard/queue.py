@@ -104,11 +104,13 @@ async def present_rows(store: Any, rows: list[Any], now: float) -> list[dict[str
     return [present(r, now, summaries[r["id"]]) for r in rows]
 
 
-async def _queue_context(request: Request, user: User, f: QueueFilter) -> dict[str, Any]:
+async def _queue_context(
+    request: Request, user: User, f: QueueFilter, *, defer_search: bool = False
+) -> dict[str, Any]:
     svc = services(request)
     visible = user.visible_sites()
     rows, next_page = await queue_page(svc.store, f, visible)
-    counts = await view_counts(svc.store, f, visible)
+    counts = await view_counts(svc.store, f, visible, defer_search=defer_search)
     now = time.time()
     sites = [s for s in await list_sites(svc.store) if user.may_see(s.id)]
     filter_qs = urlencode(f.params())
@@ -143,7 +145,8 @@ async def _queue_context(request: Request, user: User, f: QueueFilter) -> dict[s
 @signed_in()
 async def queue(request: Request, user: User) -> Response:
     f = _filter_from(request.query_params, user)
-    ctx = await _queue_context(request, user, f)
+    # A search's counts come in a second request, so the results show at once.
+    ctx = await _queue_context(request, user, f, defer_search=True)
     return services(request).templates.TemplateResponse(request, "dashboard/queue.html", ctx)
 
 

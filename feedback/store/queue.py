@@ -213,17 +213,25 @@ class Counts:
     """Reports per status under the view's filters. `partial`: only the newest
     COUNT_WINDOW reports were counted, and there are older ones."""
 
-    by_status: dict[str, int]
+    by_status: dict[str, int] | None
     partial: bool = False
 
 
-async def view_counts(store: Store, f: QueueFilter, visible: list[int] | None) -> Counts:
-    """Reports per status for every filter of the view except the status itself."""
+async def view_counts(
+    store: Store, f: QueueFilter, visible: list[int] | None, *, defer_search: bool = False
+) -> Counts:
+    """Reports per status for every filter of the view except the status itself.
+    With `defer_search`, a search's counts are left for a second request (None): the
+    search itself is the page's whole time budget."""
     if not (f.kind or f.url or f.q or f.assignee):
         return Counts(await status_counts(store, visible, f.site_id))
+    if f.q and defer_search and search_words(f.q):
+        return Counts(None)
     unfiltered = replace(f.first_page(), statuses=STATUSES)
     async with store.read() as tx:
         clauses, params = _where(tx.sql, replace(unfiltered, q=""), visible)
+        # Walk the window of newest ids, not a site's whole index.
+        clauses = [c.replace("r.site_id", "+r.site_id") for c in clauses]
         top = await tx.fetchone("SELECT max(id) FROM reports")
         floor = max(0, (top[0] or 0) - COUNT_WINDOW)
         clauses.append("r.id > :floor")
