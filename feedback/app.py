@@ -111,6 +111,8 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         # One client for every outgoing request: no redirects, no private addresses.
         http = outbound_client(allow_private=settings.allow_private_targets)
         templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+        # Templates ship with the package: no need to stat every include on every render.
+        templates.env.auto_reload = False
         svc = Services(
             settings=settings,
             store=store,

@@ -64,6 +64,10 @@ def test_every_dashboard_page_fits_a_phone(dashboard: Dashboard, phone: Page) ->
         comment=LONG_WORD + " " + "please check this " * 30,
         url=f"{dashboard.origin}/news/" + "very-long-path-segment-" * 8,
     )
+    dashboard.report(
+        quote={"exact": LONG_QUOTE[:200], "prefix": "Also ", "suffix": " there."},
+        url=f"{dashboard.origin}/news/" + "another-long-path-segment-" * 8,
+    )
     dashboard.sign_in(page)
     fits(page)
     # Rows stack: the actions sit below the quote, not beside it, and every button of
@@ -79,12 +83,15 @@ def test_every_dashboard_page_fits_a_phone(dashboard: Dashboard, phone: Page) ->
         assert box["height"] >= 40
     # The buttons work by touch.
     row.locator("button", has_text="Not an error").tap()
-    expect(page.locator("#rows tr.row")).to_have_count(3)
+    expect(page.locator("#rows tr.row")).to_have_count(4)
     for path in (
         f"/dashboard/reports/{long_id}",
         "/dashboard/stats",
         "/dashboard/sites",
         "/dashboard/users",
+        "/dashboard/account",
+        "/dashboard/resolutions",
+        f"/dashboard/reports/{long_id}/everywhere?from=bridge&to=viaduct",
         f"/dashboard/sites/{dashboard.site.id}",
     ):
         page.goto(dashboard.url + path)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import difflib
 import re
 
+from rapidfuzz.distance import Levenshtein
+
 from feedback.dashboard.text import char_diff
 
 Piece = tuple[str, str]
@@ -87,43 +89,20 @@ def _add(pieces: list[Piece], op: str, text: str) -> None:
         pieces.append((op, text))
 
 
-def _small_fix(pieces: list[Piece]) -> bool:
-    changed = [t for op, t in pieces if op != "equal"]
-    if sum(len(t) for t in changed) > 2 * SMALL_FIX:
-        return False
-    # Every change must sit inside a word: no added or removed space or whole word.
-    return all(not re.search(r"\s", t) for t in changed) and _one_word_touched(pieces)
-
-
-def _one_word_touched(pieces: list[Piece]) -> bool:
-    """True when all changed pieces fall within the same word of the original."""
-    words_touched = set()
-    position = 0
-    before = "".join(t for op, t in pieces if op != "ins")
-    spans = [m.span() for m in re.finditer(r"\S+", before)]
-    for op, text in pieces:
-        if op == "ins":
-            words_touched.add(_word_at(spans, position))
-        elif op == "del":
-            for offset in range(len(text)):
-                words_touched.add(_word_at(spans, position + offset))
-            position += len(text)
-        else:
-            position += len(text)
-    return len(words_touched) == 1 and None not in words_touched
-
-
-def _word_at(spans: list[tuple[int, int]], position: int) -> int | None:
-    for index, (start, end) in enumerate(spans):
-        # An insertion at a word's end ("teh" → "tehs") still belongs to that word.
-        if start <= position <= end:
-            return index
-    return None
-
-
 def correction_diff(before: str, after: str) -> list[Piece]:
-    """The diff an editor reads best for this correction."""
-    chars = char_diff(before, after)
-    if _small_fix(chars):
-        return chars
+    """The diff an editor reads best for this correction: letter by letter when exactly
+    one word changed, by at most SMALL_FIX letters; word by word otherwise."""
+    a, b = _TOKENS.findall(before), _TOKENS.findall(after)
+    if len(a) == len(b):
+        changed = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(changed) == 1:
+            i = changed[0]
+            x, y = a[i], b[i]
+            if x.strip() and y.strip() and Levenshtein.distance(x, y) <= SMALL_FIX:
+                pieces: list[Piece] = []
+                _add(pieces, "equal", "".join(a[:i]))
+                for op, text in char_diff(x, y):
+                    _add(pieces, op, text)
+                _add(pieces, "equal", "".join(a[i + 1 :]))
+                return pieces
     return word_diff(before, after)

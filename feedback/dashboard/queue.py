@@ -75,8 +75,8 @@ def present(row: Any, now: float, summary: ReaderSummary | None = None) -> dict[
     item["more_suggestions"] = max(0, len(summary.suggestions) - 5)
     item["readers"] = summary.readers or item["submission_count"]
     item["sends"] = max(summary.sends, item["readers"])
+    item["diff"] = item["suggestions"][0]["diff"] if item["suggestions"] else []
     top = summary.suggestions[0][0] if summary.suggestions else ""
-    item["diff"] = correction_diff(item["quote_exact"], top) if top else []
     service = item.get("service_suggestion") or ""
     item["service_diff"] = (
         correction_diff(item["quote_exact"], service) if service and not top else []
