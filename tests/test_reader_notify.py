@@ -98,3 +98,30 @@ async def test_editor_can_switch_the_email_off_and_closing_forgets_the_address(
     other = await send_report(client, site, "https://example.com", quote={"exact": "x"})
     await keep_notify_address(store, other, "late@example.org", time.time() - 91 * 86400)
     assert await forget_old_addresses(store, time.time()) == 1
+
+
+async def test_the_queue_fixed_button_tells_the_reader_unless_told_not_to(
+    app: Starlette, client: httpx.AsyncClient, site: Site, inbox: Inbox
+) -> None:
+    import asyncio
+
+    store = app.state.services.store
+    await make_user(app, "admin@example.com", "admin")
+    csrf = await sign_in(client, "admin@example.com")
+    told = await send_report(client, site, "https://example.com", lang="de")
+    quiet = await send_report(client, site, "https://example.com", quote={"exact": "y"})
+    await keep_notify_address(store, told, "leser@example.org", time.time())
+    await keep_notify_address(store, quiet, "other@example.org", time.time())
+    await client.post("/dashboard/actions", data={"csrf": csrf, "act": f"fixed:{told}"})
+    await client.post(
+        "/dashboard/actions", data={"csrf": csrf, "act": f"fixed:{quiet}", "quiet": "1"}
+    )
+    for _ in range(100):
+        if inbox.messages:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    assert [m["To"] for m in inbox.messages] == ["leser@example.org"]
+    assert inbox.messages[0]["Subject"].startswith("Korrigiert")
+    left = await store.fetchone("SELECT count(*) FROM reader_notify")
+    assert left[0] == 0

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from feedback.dashboard.auth import csrf_token, services, signed_in
+from feedback.dashboard.closing import tell_in_background
 from feedback.dashboard.diff import correction_diff
 from feedback.dashboard.shorten import COMMENT_CHARS, QUOTE_CHARS, shorten
 from feedback.dashboard.text import age, quote_url, safe_href, when
@@ -31,6 +32,7 @@ from feedback.store.queue import (
     view_counts,
 )
 from feedback.store.readers import ReaderSummary, reader_summaries
+from feedback.store.refusals import notify_addresses
 from feedback.store.reports import KINDS, STATUSES
 from feedback.store.sites import list_sites
 from feedback.store.users import User
@@ -229,9 +231,15 @@ async def act(request: Request, user: User) -> Response:
     visible = user.visible_sites()
     if len(ids) == 1 and not await _visible(request, user, ids[0]):
         raise HTTPException(404)
+    # Readers who asked to be told of a fix are, unless the editor said not to.
+    waiting = {}
+    if to == "fixed" and not form.get("quiet"):
+        waiting = await notify_addresses(svc.store, ids)
     outcome = await store_actions.change_status(
         svc.store, ids, to, user.id, visible, now, block_until
     )
+    fixed = {c.report_id for c in outcome.changed}
+    tell_in_background(svc, {i: a for i, a in waiting.items() if i in fixed})
     n = len(outcome.changed)
     message = f"{n} report{'s' if n != 1 else ''} marked {ACTION_LABELS[to].lower()}."
     if to == "new":

@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from feedback.dashboard.auth import csrf_token, services, signed_in
+from feedback.dashboard.closing import tell_reader
 from feedback.dashboard.diff import correction_diff
 from feedback.dashboard.queue import ACTION_LABELS, RESOLUTION_LABELS, _announce, present
 from feedback.dashboard.text import when
-from feedback.mail import MailError, mail_configured, send_mail
-from feedback.reader_mail import fixed_mail
+from feedback.mail import mail_configured
 from feedback.store import actions as store_actions
 from feedback.store.checks import report_for_check
 from feedback.store.queue import history_of, report_by_id, submissions_of
@@ -126,7 +126,7 @@ async def resolve(request: Request, user: User) -> Response:
     messages = [f"Resolved: {RESOLUTION_LABELS[reason].lower()}."] if outcome.changed else []
     messages += list(outcome.refused.values())
     if address and outcome.changed:
-        messages.append(await _tell_reader(svc, row, address))
+        messages.append(await tell_reader(svc, report_id, address))
     request.scope["session"]["flash"] = messages or ["Nothing changed."]
     correction = str(form.get("correction", "")).strip()
     if reason == "fixed" and outcome.changed and correction and row["quote_exact"].strip():
@@ -135,21 +135,6 @@ async def resolve(request: Request, user: User) -> Response:
             f"/dashboard/reports/{report_id}/everywhere?{query}", status_code=303
         )
     return RedirectResponse(f"/dashboard/reports/{report_id}", status_code=303)
-
-
-async def _tell_reader(svc, row, address: str) -> str:
-    summaries = await reader_summaries(svc.store, {row["id"]: row["quote_exact"]})
-    top = summaries[row["id"]].suggestions
-    mail = fixed_mail(
-        lang=row["lang"], site=row["site_name"], url=row["url"], title=row["title"],
-        quote=row["quote_exact"], correction=top[0][0] if top else "",
-        prefix=row["quote_prefix"], suffix=row["quote_suffix"],
-    )  # fmt: skip
-    try:
-        await send_mail(svc.settings, address, mail.subject, mail.text)
-    except MailError as exc:
-        return f"The reader could not be told: {exc}"
-    return "The reader who asked has been told by email."
 
 
 @signed_in()

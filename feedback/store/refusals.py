@@ -92,3 +92,16 @@ async def forget_old_addresses(store: Store, now: float) -> int:
             "DELETE FROM reader_notify WHERE created_at < ?", (now - NOTIFY_DAYS * 86400,)
         )
     )
+
+
+async def notify_addresses(store: Store, report_ids: list[int]) -> dict[int, str]:
+    """The waiting reader addresses of these reports, if any."""
+    if not report_ids:
+        return {}
+    async with store.read() as tx:
+        # SUBMISSIONS_OF is "report_id in the list :ids", whatever the table.
+        rows = await tx.fetchall(
+            f"SELECT report_id, email FROM reader_notify WHERE {tx.sql.SUBMISSIONS_OF}",
+            {"ids": report_ids},
+        )
+    return {r[0]: r[1] for r in rows}
