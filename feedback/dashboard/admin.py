@@ -8,10 +8,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from feedback.cli import embed_tag
 from feedback.dashboard import password_links, site_admin
 from feedback.dashboard.auth import csrf_token, services, signed_in
 from feedback.dashboard.text import when
+from feedback.embed import embed_tag
 from feedback.mail import MailError, mail_configured, send_mail
 from feedback.normalise import UrlError, normalise_origin
 from feedback.store.queue import last_report_at
