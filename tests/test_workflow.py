@@ -164,6 +164,9 @@ async def test_duplicate_is_linked_and_merged_into_the_kept_report(
     kept_page = (await client.get(f"/dashboard/reports/{kept}")).text
     assert "same thing" in kept_page and "What readers sent (2)" in kept_page
     assert "×2 readers" in kept_page
+    # Searching for what the duplicate's reader wrote finds the kept report.
+    found = (await client.get("/dashboard/?q=same%20thing")).text
+    assert f'data-id="{kept}"' in found and f'data-id="{dup}"' not in found
     # A duplicate of nothing is refused.
     lone = await send_report(client, site, ORIGIN, quote={"exact": "zz"})
     r = await client.post(

@@ -201,6 +201,8 @@ async def _merge(tx: Tx, duplicate: int, kept: int) -> None:
     moved = await tx.execute(
         "UPDATE submissions SET report_id = ? WHERE report_id = ?", (kept, duplicate)
     )
+    if tx.sql.MOVE_SEARCH:
+        await tx.execute(tx.sql.MOVE_SEARCH, {"kept": kept, "duplicate": duplicate})
     await tx.execute(
         "UPDATE reports SET submission_count = submission_count + ?, "
         "last_seen = (SELECT max(created_at) FROM submissions WHERE report_id = ?) "

@@ -87,6 +87,9 @@ class Dialect:
     FORGET_SEARCH: str
     # Quote of report r contains :text (case-sensitive).
     QUOTE_CONTAINS: str
+    # After a duplicate's sends move to the kept report (:duplicate → :kept), the search
+    # index follows, where it names reports ("" where it does not).
+    MOVE_SEARCH: str
 
     @staticmethod
     def search_terms(text: str) -> str:

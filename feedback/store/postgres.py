@@ -129,9 +129,10 @@ class PostgresDialect(Dialect):
     )
     QUEUE_IDS = "r.id = ANY(CAST(:only_ids AS bigint[]))"
     COUNT_SEARCH = (
-        "r.id IN (SELECT report_id FROM submissions WHERE id IN (SELECT rowid FROM "
-        "report_search WHERE text @@ to_tsquery('simple', :q) AND rowid > :send_floor))"
+        "r.id IN (SELECT report_id FROM report_search "
+        "WHERE text @@ to_tsquery('simple', :q) AND rowid > :send_floor)"
     )
+    MOVE_SEARCH = "UPDATE report_search SET report_id = :kept WHERE report_id = :duplicate"
     SUBMISSIONS_OF = "report_id = ANY(CAST(:ids AS bigint[]))"
     SEND_DAY = "CAST(floor(created_at / 86400) AS bigint)"
     FORGET_SEARCH = (

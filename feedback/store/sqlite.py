@@ -74,6 +74,8 @@ class SqliteDialect(Dialect):
         "FROM submissions s JOIN reports r ON r.id = s.report_id WHERE r.site_id = :site"
     )
     QUOTE_CONTAINS = "instr(r.quote_exact, :text) > 0"
+    # Search rows name only their send, which moves with the merge by itself.
+    MOVE_SEARCH = ""
     DAILY_BY_STATUS = (
         "SELECT date(day * 86400, 'unixepoch'), status, sum(n) FROM report_daily "
         "WHERE day >= CAST(:since / 86400 AS INTEGER) "
