@@ -12,29 +12,28 @@ _DUE = (
     "r.checked_at, r.check_state, r.lang, r.kind, "
     "(SELECT suggestion FROM submissions c WHERE c.report_id = r.id AND c.suggestion <> '' "
     " LIMIT 1) AS any_suggestion "
-    "FROM reports r WHERE r.status IN ('new', 'in_progress') AND "
+    "FROM reports r WHERE "
 )
+# Open reports with a quote to look for (a page comment has none).
+_OPEN = "r.status IN ('new', 'in_progress') AND r.quote_exact <> '' AND "
 
 
 async def due_reports(store: Store, now: float, limit: int) -> list[Row]:
     """Open reports never checked (newest first), then those whose next check is due."""
     fresh = await store.fetchall(
-        _DUE + "r.checked_at IS NULL AND r.check_due IS NULL ORDER BY r.id DESC LIMIT ?",
+        _DUE + _OPEN + "r.checked_at IS NULL AND r.check_due IS NULL ORDER BY r.id DESC LIMIT ?",
         (limit,),
     )
     if len(fresh) >= limit:
         return fresh
     later = await store.fetchall(
-        _DUE + "r.check_due <= ? ORDER BY r.check_due LIMIT ?", (now, limit - len(fresh))
+        _DUE + _OPEN + "r.check_due <= ? ORDER BY r.check_due LIMIT ?", (now, limit - len(fresh))
     )
     return fresh + later
 
 
 async def report_for_check(store: Store, report_id: int) -> Row | None:
-    return await store.fetchone(
-        _DUE.replace("WHERE r.status IN ('new', 'in_progress') AND ", "WHERE ") + "r.id = ?",
-        (report_id,),
-    )
+    return await store.fetchone(_DUE + "r.id = ?", (report_id,))
 
 
 async def record_check(

@@ -5,7 +5,8 @@
 -- Why a report was closed: fixed, not_error, duplicate, wont_fix, need_info ('' while open
 -- or for reports closed before reasons existed).
 ALTER TABLE reports ADD COLUMN resolution TEXT NOT NULL DEFAULT '';
-ALTER TABLE reports ADD COLUMN duplicate_of INTEGER REFERENCES reports(id);
+-- No foreign key: a copy between engines may bring the kept report after its duplicate.
+ALTER TABLE reports ADD COLUMN duplicate_of INTEGER;
 -- The page checker: its last verdict (found, fixed, missing), when, and when to look next.
 ALTER TABLE reports ADD COLUMN check_state TEXT NOT NULL DEFAULT '';
 ALTER TABLE reports ADD COLUMN checked_at REAL;
