@@ -287,6 +287,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
             database=str(folder / "demo.db"),
             secret_key=_secret(secrets.token_urlsafe(32)),
             public_url=base,
+            # The demo article is on this machine: let the page checker read it.
+            allow_private_targets=True,
         )
         site_key, email, password = asyncio.run(demo.prepare(settings, host, args.port))
         app = create_app(settings, demo_site_key=site_key)
