@@ -149,7 +149,9 @@ async def sign_in(client: httpx.AsyncClient, email: str) -> None:
 
 
 async def measure(path: str, runs: int, reports: int) -> list[tuple[str, float, int]]:
-    settings = Settings(database=path, secret_key=Secret("bench"), public_url="http://bench")
+    settings = Settings(
+        database=path, secret_key=Secret("bench"), public_url="http://bench", checker=False
+    )
     app = create_app(settings)
     deep = reports // 3
     pages = [
@@ -164,6 +166,9 @@ async def measure(path: str, runs: int, reports: int) -> list[tuple[str, float, 
             f"/dashboard/?sort=most&after={deep}&after_count=1",
         ),
         ("admin", "oldest first", "/dashboard/?sort=oldest"),
+        ("admin", "filtered: kind (counts follow it)", "/dashboard/?kind=comment"),
+        ("admin", "filtered: assigned to me", "/dashboard/?assignee=mine&status=all"),
+        ("admin", "filtered: unassigned, one site", "/dashboard/?assignee=none&site=5"),
         ("editor", "editor of 2 sites, first page", "/dashboard/"),
         ("editor", "editor, deep keyset page", f"/dashboard/?after={deep}"),
         ("admin", "report page", f"/dashboard/reports/{deep}"),

@@ -21,9 +21,12 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from feedback import dashboard, demo
+from feedback.checker.worker import Checker
 from feedback.framing import RefuseAmbiguousLength
+from feedback.housekeeping import Housekeeping, RefusalCounter
 from feedback.http_errors import http_error
 from feedback.intake import Intake
+from feedback.outbound import outbound_client
 from feedback.paths import TEMPLATES_DIR
 from feedback.settings import Settings, load_settings
 from feedback.signals import Signals
@@ -47,6 +50,8 @@ class Services:
     widget: Widget
     demo_site_key: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    refusals: RefusalCounter = field(default_factory=RefusalCounter)
+    checker: Checker | None = None
     intake: Intake = field(init=False)
 
     def __post_init__(self) -> None:
@@ -161,9 +166,11 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         await store.open()
         signals = Signals()
         await store.connect_signals(signals)
-        # One client for every outgoing request (webhooks); never follow redirects blindly.
-        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        # One client for every outgoing request: no redirects, no private addresses.
+        http = outbound_client(allow_private=settings.allow_private_targets)
         templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+        # Templates ship with the package: no need to stat every include on every render.
+        templates.env.auto_reload = False
         svc = Services(
             settings=settings,
             store=store,
@@ -176,10 +183,18 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         )
         templates.env.globals["widget_version"] = svc.widget.version
         app.state.services = svc
+        housekeeping = Housekeeping(svc)
+        housekeeping.start()
+        if settings.checker:
+            svc.checker = Checker(svc)
+            svc.checker.start()
         tune_interpreter()
         try:
             yield {"services": svc}
         finally:
+            if svc.checker is not None:
+                await svc.checker.stop()
+            await housekeeping.stop()
             await signals.drain()
             await http.aclose()
             await store.close()

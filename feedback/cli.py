@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import secrets
+import shutil
+import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -205,6 +209,61 @@ def cmd_user_passwd(args: argparse.Namespace) -> None:
     print(f"Password for {args.email} changed.")
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now, so a busy port is known before anything else is
+    done (and nobody can take it between the check and the start)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CommandError(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CommandError(
+                f"port {port} on {host} is already in use. Stop whatever is using it, "
+                f"or pick another port: feedback demo --port {port + 1}"
+            ) from None
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def demo_instructions(base: str, site_key: str, email: str, password: str, db: str) -> str:
+    api_example = (
+        f"curl -X POST {base}/api/v1/reports -H 'Origin: {base}' "
+        "-H 'Content-Type: application/json' \\\n"
+        f'    -d \'{{"site": "{site_key}", "kind": "typo", "url": "{base}/demo", '
+        '"quote": {"exact": "wheather"}, "suggestion": "weather"}\''
+    )
+    return "\n".join(
+        [
+            "",
+            "feedback demo is running.",
+            f"  Demo article:  {base}/demo",
+            f"  Dashboard:     {base}/dashboard/",
+            f"  Sign in as:    {email}",
+            f"  Password:      {password}",
+            f"  Site key:      {site_key}",
+            f"  Database:      {db} (thrown away when the demo stops)",
+            "",
+            "Select a word on the article and press Ctrl+Enter (Cmd+Enter on a Mac).",
+            "Or send a report from the command line, as the widget does:",
+            "",
+            "  " + api_example,
+            "",
+            "Embed tag for the demo site:  " + embed_tag(base, site_key),
+            "Stop with Ctrl+C.",
+            "",
+        ]
+    )
+
+
 def cmd_copy_data(args: argparse.Namespace) -> None:
     from feedback.store.copy import copy_data
 
@@ -234,41 +293,35 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from feedback import demo
     from feedback.app import create_app
 
+    sock = _listen(args.host, args.port)
     folder = Path(tempfile.mkdtemp(prefix="feedback-demo-"))
-    base = f"http://{args.host}:{args.port}"
-    settings = Settings(
-        database=str(folder / "demo.db"),
-        secret_key=_secret(secrets.token_urlsafe(32)),
-        public_url=base,
-    )
-    site_key, email, password = asyncio.run(demo.prepare(settings, args.host, args.port))
-    app = create_app(settings, demo_site_key=site_key)
-    print(
-        "\n".join(
-            [
-                "",
-                "feedback demo is running.",
-                f"  Demo article:  {base}/demo",
-                f"  Dashboard:     {base}/dashboard/",
-                f"  Sign in as:    {email}",
-                f"  Password:      {password}",
-                f"  Database:      {settings.database} (thrown away with the folder)",
-                "",
-                "Select a word on the article and press Ctrl+Enter (Cmd+Enter on a Mac).",
-                "Stop with Ctrl+C.",
-                "",
-            ]
-        ),
-        flush=True,
-    )
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        server_header=False,
-        timeout_graceful_shutdown=5,
-    )
+    try:
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        base = f"http://{host}:{args.port}"
+        settings = Settings(
+            database=str(folder / "demo.db"),
+            secret_key=_secret(secrets.token_urlsafe(32)),
+            public_url=base,
+            # The demo article is on this machine: let the page checker read it.
+            allow_private_targets=True,
+        )
+        site_key, email, password = asyncio.run(demo.prepare(settings, host, args.port))
+        app = create_app(settings, demo_site_key=site_key)
+        print(demo_instructions(base, site_key, email, password, settings.database), flush=True)
+        config = uvicorn.Config(
+            app,
+            log_level=args.log_level,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
+        server = uvicorn.Server(config)
+        # uvicorn re-raises the signal that stopped it once it has shut down; for SIGTERM
+        # that would end the process before the folder below is removed.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _secret(value: str):

@@ -33,6 +33,7 @@ from feedback.normalise import (
 from feedback.ratelimit import retry_after
 from feedback.signals import REPORT_CREATED, REPORT_UPDATED
 from feedback.store import StoreUnavailable
+from feedback.store.refusals import keep_notify_address
 from feedback.store.reports import KINDS, NewSubmission
 
 log = logging.getLogger("feedback.intake")
@@ -194,7 +195,10 @@ class Intake:
         fields = _typed_fields(data)
 
         site = await self.state.sites.get(fields["site"])
-        if site is None:
+        if site is None or site.disabled:
+            if origin and origin in await self.state.sites.known_origins():
+                # A registered page sending a wrong (or retired) key: its site should know.
+                self.state.refusals.add(0, "unknown_key", origin)
             raise ApiError(404, "unknown_site", "No site is registered with this key.", "site")
         allowed = seen["allowed"] = site.origins
         if not origin:
@@ -202,6 +206,7 @@ class Intake:
                 403, "origin_required", "Reports are accepted only from a site's own pages."
             )
         if origin not in allowed:
+            self.state.refusals.add(site.id, "wrong_origin", origin)
             raise ApiError(
                 403, "origin_not_allowed", "This site does not accept reports from this origin."
             )
@@ -220,6 +225,7 @@ class Intake:
             # setting); the report itself still counts.
             sub = replace(sub, notify_email="")
         if origin_of(sub.url) not in allowed:
+            self.state.refusals.add(site.id, "url_not_allowed", origin_of(sub.url))
             raise ApiError(
                 403,
                 "url_not_allowed",
@@ -237,6 +243,10 @@ class Intake:
                 "The report could not be saved just now. Please try again in a moment.",
                 headers={"Retry-After": "10"},
             ) from None
+        if sub.notify_email and site.notify_reader:
+            await keep_notify_address(
+                self.state.store, stored.report_id, sub.notify_email, time.time()
+            )
         event = REPORT_UPDATED if stored.duplicate else REPORT_CREATED
         if self.state.signals.has_listeners(event):
             self.state.signals.emit(

@@ -15,6 +15,8 @@ from typing import Any
 from starlette.config import Config
 from starlette.datastructures import Secret
 
+from feedback.mail import parse_smtp_url
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -30,6 +32,14 @@ def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network
         return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
     except ValueError as exc:
         raise ValueError(f"FEEDBACK_TRUSTED_PROXIES: {exc}") from None
+
+
+def _smtp_url(value: str) -> Secret | None:
+    # Checked here so a bad address stops the service at start, not at the first email.
+    if not value.strip():
+        return None
+    parse_smtp_url(value)
+    return Secret(value.strip())
 
 
 def _bool(value: str) -> bool:
@@ -135,6 +145,80 @@ SETTINGS: tuple[Setting, ...] = (
         "When an editor marks a report as spam and asks to block the sender, how many hours "
         "further reports from the same client are held back.",
     ),
+    Setting(
+        "FEEDBACK_SMTP_URL",
+        _smtp_url,
+        None,
+        "Mail server for email notifications: smtp://user:pass@host:587 (STARTTLS when the "
+        "server offers it; ?starttls=require insists) or smtps://user:pass@host:465 "
+        "(implicit TLS); ?cafile=PATH trusts a private CA. Empty: no email is sent.",
+    ),
+    Setting(
+        "FEEDBACK_MAIL_FROM",
+        str,
+        "",
+        "From address of the email the service sends, e.g. Feedback <feedback@example.com>. "
+        "Email is sent only when this and FEEDBACK_SMTP_URL are both set.",
+    ),
+    Setting(
+        "FEEDBACK_SMTP_TIMEOUT",
+        float,
+        30.0,
+        "Seconds to wait for the mail server to connect or answer before giving up "
+        "(the message is tried again later).",
+    ),
+    Setting(
+        "FEEDBACK_ALLOW_PRIVATE_TARGETS",
+        _bool,
+        False,
+        "1 lets webhooks and other outgoing requests reach loopback, private and link-local "
+        "addresses (intranets, tests). Off: such targets are refused when saved and when sent.",
+    ),
+    Setting(
+        "FEEDBACK_CHECKER",
+        _bool,
+        True,
+        "1 runs the page checker: it fetches each open report's page (from the site's "
+        "registered origins only) to see whether the quote is still there. 0 turns it off.",
+    ),
+    Setting(
+        "FEEDBACK_CHECK_EVERY",
+        float,
+        21600.0,
+        "Seconds between two checks of the same open report's page (6 hours). A new report "
+        "is checked within FEEDBACK_CHECK_POLL seconds of arriving.",
+    ),
+    Setting(
+        "FEEDBACK_CHECK_POLL",
+        float,
+        30.0,
+        "Seconds the checker waits for new work when nothing is due; a new report wakes it.",
+    ),
+    Setting(
+        "FEEDBACK_CHECK_HOST_INTERVAL",
+        float,
+        5.0,
+        "Least number of seconds between two page fetches from the same host.",
+    ),
+    Setting(
+        "FEEDBACK_CHECK_TIMEOUT",
+        float,
+        10.0,
+        "Seconds a page fetch may take, all told, before the page counts as unreachable.",
+    ),
+    Setting(
+        "FEEDBACK_CHECK_MAX_BYTES",
+        int,
+        2_000_000,
+        "Largest part of a page the checker reads; the rest is not downloaded.",
+    ),
+    Setting(
+        "FEEDBACK_DICTIONARY_DIR",
+        str,
+        "/usr/share/hunspell",
+        "Folder of hunspell dictionaries (LANG.dic and LANG.aff, as Debian's hunspell-* "
+        "packages install them) for the service's own spelling suggestions.",
+    ),
 )
 
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
@@ -156,6 +240,17 @@ class Settings:
     session_max_age: int = 1209600
     login_attempts: int = 5
     spam_block_hours: float = 24.0
+    smtp_url: Secret | None = None
+    mail_from: str = ""
+    smtp_timeout: float = 30.0
+    allow_private_targets: bool = False
+    checker: bool = True
+    check_every: float = 21600.0
+    check_poll: float = 30.0
+    check_host_interval: float = 5.0
+    check_timeout: float = 10.0
+    check_max_bytes: int = 2_000_000
+    dictionary_dir: str = "/usr/share/hunspell"
 
     @property
     def secret(self) -> str:
@@ -185,14 +280,15 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str = ".en
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         attr = setting.name.removeprefix("FEEDBACK_").lower()
-        if setting.default is None:
-            values[attr] = config(setting.name, cast=setting.cast, default=None)
-        else:
-            raw = config(
-                setting.name, default=str(setting.default) if setting.default != "" else ""
-            )
-            try:
-                values[attr] = setting.cast(raw)
-            except ValueError as exc:
-                raise ValueError(f"{setting.name}: {exc}") from None
+        # Cast here rather than through Config, whose errors quote the value: a secret
+        # such as a mail password must not end up in a start-up error.
+        default = None if setting.default is None else str(setting.default)
+        raw = config(setting.name, default=default)
+        if raw is None:
+            values[attr] = None
+            continue
+        try:
+            values[attr] = setting.cast(raw)
+        except ValueError as exc:
+            raise ValueError(f"{setting.name}: {exc}") from None
     return Settings(**values)

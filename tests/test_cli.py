@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -158,9 +161,45 @@ def test_demo_serves_an_article_with_the_widget_and_prints_a_login(tmp_path) -> 
         assert f"http://127.0.0.1:{port}/demo" in printed
         assert f"http://127.0.0.1:{port}/dashboard/" in printed
         assert "Password:" in printed
+        assert f"Site key:      {key}" in printed
+        # The printed API example works as printed.
+        curl = printed.split("curl ", 1)[1].split("\n\n", 1)[0].replace("\\\n", " ")
+        argv = shlex.split(curl)
+        example = httpx.post(
+            argv[argv.index("-X") + 2],
+            content=argv[argv.index("-d") + 1],
+            headers=dict(h.split(": ", 1) for h in (argv[i + 1] for i, a in enumerate(argv)
+                                                       if a == "-H")),
+        )  # fmt: skip
+        assert example.status_code == 201, example.text
+        folder = Path(printed.split("Database:", 1)[1].split()[0]).parent
+        assert folder.is_dir()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    # The throwaway folder goes with the demo.
+    assert not folder.exists()
+
+
+def test_demo_refuses_a_busy_port_before_printing_a_password(tmp_path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started, wall = time.monotonic(), time.time()
+        done = subprocess.run(
+            [sys.executable, "-m", "feedback", "demo", "--port", str(port)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in done.stderr
+    assert "Password" not in done.stdout + done.stderr
+    assert time.monotonic() - started < 10
+    # Refused before anything was made: no throwaway folder from this run.
+    made = [
+        p for p in Path(tempfile.gettempdir()).glob("feedback-demo-*") if p.stat().st_mtime >= wall
+    ]
+    assert made == []
 
 
 def test_site_keys_never_start_with_a_dash_or_underscore() -> None:

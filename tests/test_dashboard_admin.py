@@ -6,7 +6,7 @@ import re
 
 import httpx
 import pytest
-from dashboard_support import make_user, send_report, sign_in
+from dashboard_support import csrf_of, make_user, send_report, sign_in
 from starlette.applications import Starlette
 
 from feedback.store.users import check_password, credentials
@@ -65,7 +65,7 @@ async def test_bad_origins_are_refused(
     assert r.status_code == 400 and "Not an origin" in r.text
 
 
-async def test_admin_creates_changes_and_disables_users(
+async def test_admin_invites_a_user_who_chooses_a_password_then_is_disabled(
     app: Starlette, client: httpx.AsyncClient, csrf: str, site
 ) -> None:
     r = await client.post(
@@ -73,23 +73,49 @@ async def test_admin_creates_changes_and_disables_users(
         data={"csrf": csrf, "email": "new@example.com", "role": "editor", "site": str(site.id)},
     )
     assert r.status_code == 200
-    page = r.text
-    password = re.search(r"Their first password: (\S+)</p>", page).group(1)
+    # No password in the admin's browser: an invitation link to hand over (no SMTP here).
+    assert "first password" not in r.text
+    link = re.search(r'<code id="handover-link">([^<]+)</code>', r.text).group(1)
+    path = link.removeprefix("http://testserver")
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.9", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        page = await other.get(path)
+        assert page.status_code == 200 and "new@example.com" in page.text
+        r = await other.post(
+            path,
+            data={
+                "csrf": csrf_of(page.text),
+                "password": "a fine password",
+                "again": "a fine password",
+            },
+        )
+        assert r.status_code == 303
+        login = await other.get("/dashboard/login")
+        assert "Password set" in login.text
+        # Used once: the same link no longer works.
+        again = await other.get(path)
+        assert again.status_code == 404 and "no longer works" in again.text
+        r = await other.post(
+            "/dashboard/login",
+            data={"email": "new@example.com", "password": "a fine password",
+                  "csrf": csrf_of(login.text)},
+        )  # fmt: skip
+        assert r.status_code == 303
     db = app.state.services.store
     found = await credentials(db, "new@example.com")
-    assert found and check_password(password, found[1])
+    assert found and check_password("a fine password", found[1])
     await client.post(
         f"/dashboard/users/{found[0]}",
         data={"csrf": csrf, "role": "editor", "disabled": "1"},
     )
-    transport = httpx.ASGITransport(app=app, client=("198.51.100.9", 4000))
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.10", 4000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
         page = await other.get("/dashboard/login")
         r = await other.post(
             "/dashboard/login",
             data={
                 "email": "new@example.com",
-                "password": password,
+                "password": "a fine password",
                 "csrf": re.search(r'name="csrf" value="([^"]+)"', page.text).group(1),
             },
         )

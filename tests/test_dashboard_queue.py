@@ -57,7 +57,8 @@ async def test_row_shows_quote_in_context_diff_comment_and_count(
     # teh → the, character by character.
     assert '<span class="before"><bdi>te<del>h</del></bdi></span>' in page
     assert '<span class="after"><bdi>t<ins>h</ins>e</bdi></span>' in page
-    assert "Latest comment here" in page and "×2" in page
+    # One browser sent it twice: one reader, two sends.
+    assert "Latest comment here" in page and "×1</span>" in page and "(2 sends)" in page
     assert 'href="https://example.com/news/article"' in page and "An article" in page
     assert "Example News" in page
 
@@ -226,10 +227,13 @@ async def test_assign_to_me_and_note_show_on_the_report_page(
         f"/dashboard/reports/{report_id}/note", data={"csrf": csrf, "note": "Asked the desk"}
     )
     page = (await client.get(f"/dashboard/reports/{report_id}")).text
-    assert await status_of(app, report_id) == "in_progress"
+    # Assigning does not change the status; the button becomes "Unassign".
+    assert await status_of(app, report_id) == "new"
     assert "Asked the desk" in page
     assert "see paragraph 2" in page and "or maybe tea" in page
-    assert "admin@example.com</bdi>: new → in progress" in page
+    assert "admin@example.com</bdi>: assigned to admin@example.com" in page
+    assert 'Assigned to <strong class="assignee"><bdi>admin@example.com</bdi>' in page
+    assert ">Unassign</button>" in page
     assert 'href="https://example.com/news/article#:~:text=This%20is-,teh,-story."' in page
 
 

@@ -12,7 +12,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from feedback.assets import Asset
-from feedback.dashboard import admin, auth, live, queue, reports, stats
+from feedback.dashboard import (
+    account,
+    admin,
+    auth,
+    everywhere,
+    live,
+    queue,
+    reports,
+    site_admin,
+    stats,
+)
 from feedback.dashboard.middleware import SecurityHeadersMiddleware, SessionMiddleware
 from feedback.settings import Settings
 
@@ -47,14 +57,30 @@ routes = [
     Route("/reports/{id:int}", reports.report_page, methods=["GET"]),
     Route("/reports/{id:int}/assign", reports.assign, methods=["POST"]),
     Route("/reports/{id:int}/note", reports.save_note, methods=["POST"]),
+    Route("/reports/{id:int}/resolve", reports.resolve, methods=["POST"]),
+    Route("/reports/{id:int}/check", reports.check_now, methods=["POST"]),
+    Route("/reports/{id:int}/everywhere", everywhere.preview, methods=["GET"]),
+    Route("/reports/{id:int}/everywhere", everywhere.apply, methods=["POST"]),
     Route("/stats", stats.stats_page, methods=["GET"]),
     Route("/sites", admin.sites_page, methods=["GET"]),
     Route("/sites", admin.site_create, methods=["POST"]),
     Route("/sites/{id:int}", admin.site_page, methods=["GET"]),
     Route("/sites/{id:int}", admin.site_update, methods=["POST"]),
+    Route("/sites/{id:int}/flags", site_admin.flags, methods=["POST"]),
+    Route("/sites/{id:int}/rotate-key", site_admin.rotate, methods=["POST"]),
+    Route("/sites/{id:int}/delete", site_admin.delete, methods=["POST"]),
+    Route("/sites/{id:int}/allow-origin", site_admin.allow_origin, methods=["POST"]),
+    Route("/resolutions", site_admin.resolutions_page, methods=["GET"]),
+    Route("/resolutions", site_admin.resolutions_save, methods=["POST"]),
     Route("/users", admin.users_page, methods=["GET"]),
     Route("/users", admin.user_create, methods=["POST"]),
     Route("/users/{id:int}", admin.user_update, methods=["POST"]),
+    Route("/users/{id:int}/reset-link", admin.user_reset_link, methods=["POST"]),
+    Route("/users/{id:int}/delete", admin.user_delete, methods=["POST"]),
+    Route("/account", account.account_page, methods=["GET"]),
+    Route("/account/password", account.change_password, methods=["POST"]),
+    Route("/password/{purpose}/{token}", account.password_page, methods=["GET"]),
+    Route("/password/{purpose}/{token}", account.password_post, methods=["POST"]),
     Route("/login", auth.login_page, methods=["GET"]),
     Route("/login", auth.login_post, methods=["POST"]),
     Route("/logout", auth.logout, methods=["POST"]),

@@ -8,13 +8,24 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from feedback.dashboard import password_links, site_admin
 from feedback.dashboard.auth import csrf_token, services, signed_in
 from feedback.dashboard.text import when
 from feedback.embed import embed_tag
+from feedback.mail import MailError, mail_configured, send_mail
 from feedback.normalise import UrlError, normalise_origin
 from feedback.store.queue import last_report_at
 from feedback.store.sites import add_site, list_sites, site_by_id, update_site
-from feedback.store.users import ROLES, User, UserError, add_user, list_users, update_user
+from feedback.store.users import (
+    ROLES,
+    User,
+    UserError,
+    account_of,
+    add_user,
+    delete_user,
+    list_users,
+    update_user,
+)
 
 
 def _origins(raw: str) -> tuple[list[str], list[str]]:
@@ -85,6 +96,7 @@ async def site_page(request: Request, user: User) -> Response:
             "embed": embed_tag(base, site.key),
             "last": when(last) if last else "",
             "error": "",
+            **await site_admin.install_check(request, site),
         },
     )
 
@@ -120,27 +132,86 @@ def _site_ids(form) -> list[int]:
     return [int(v) for v in form.getlist("site") if str(v).isdigit()]
 
 
+def _link(request: Request, purpose: str, user_id: int, password_hash: str) -> str:
+    svc = services(request)
+    token = password_links.make_token(svc.settings.secret, purpose, user_id, password_hash)
+    base = svc.settings.public_url or str(request.base_url).rstrip("/")
+    return f"{base.rstrip('/')}/dashboard/password/{purpose}/{token}"
+
+
+async def _hand_over(request: Request, user: User, email: str, purpose: str, link: str) -> Response:
+    """Email the link when email is set up; otherwise show it to copy, on this page only."""
+    svc = services(request)
+    hours = password_links.PURPOSES[purpose][1] // 3600
+    if purpose == "invite":
+        subject = "You are invited to the Feedback dashboard"
+        text = f"Choose your password here (the link works once, for {hours} hours):\n\n{link}\n"
+    else:
+        subject = "Reset your Feedback password"
+        text = f"Choose a new password here (the link works once, for {hours} hours):\n\n{link}\n"
+    if mail_configured(svc.settings):
+        try:
+            await send_mail(svc.settings, email, subject, text)
+        except MailError as exc:
+            return await _users_page(
+                request, user, messages=[f"Could not email {email} ({exc}). Send them this link:"],
+                link=link,
+            )  # fmt: skip
+        _flash(request, f"Link emailed to {email}.")
+        return RedirectResponse("/dashboard/users", status_code=303)
+    what = "invitation" if purpose == "invite" else "password reset"
+    return await _users_page(
+        request, user, link=link,
+        messages=[f"Email is not set up: send {email} this {what} link yourself "
+                  f"(it works once, for {hours} hours)."],
+    )  # fmt: skip
+
+
 @signed_in(admin=True)
 async def user_create(request: Request, user: User) -> Response:
+    """A new user gets an invitation link to choose their own password: no password is
+    ever shown in the admin's browser."""
     svc = services(request)
     form = await request.form()
     email = str(form.get("email", ""))
     role = str(form.get("role", "editor"))
-    password = str(form.get("password", "")) or secrets.token_urlsafe(12)
+    placeholder = secrets.token_urlsafe(24)  # unusable until the invitation is taken up
     try:
-        await add_user(svc.store, email, password, role, _site_ids(form))
+        user_id = await add_user(svc.store, email, placeholder, role, _site_ids(form))
     except UserError as exc:
         _flash(request, f"Not created: {exc}")
         return RedirectResponse("/dashboard/users", status_code=303)
-    message = f"User {email.strip()} created."
-    if form.get("password"):
-        _flash(request, message)
-        return RedirectResponse("/dashboard/users", status_code=303)
-    # Shown once, on this page only, to hand over; only the hash is kept (and the
-    # password never travels in the session cookie).
-    return await _users_page(
-        request, user, messages=[f"{message} Their first password: {password}"]
-    )
+    account = await account_of(svc.store, user_id)
+    assert account is not None
+    link = _link(request, "invite", user_id, account["password_hash"])
+    return await _hand_over(request, user, account["email"], "invite", link)
+
+
+@signed_in(admin=True)
+async def user_reset_link(request: Request, user: User) -> Response:
+    svc = services(request)
+    account = await account_of(svc.store, request.path_params["id"])
+    if account is None:
+        raise HTTPException(404)
+    link = _link(request, "reset", account["id"], account["password_hash"])
+    return await _hand_over(request, user, account["email"], "reset", link)
+
+
+@signed_in(admin=True)
+async def user_delete(request: Request, user: User) -> Response:
+    svc = services(request)
+    target = request.path_params["id"]
+    form = await request.form()
+    if target == user.id:
+        _flash(request, "You cannot delete yourself.")
+    elif form.get("confirm") != "delete":
+        _flash(request, "Not deleted: tick the box to confirm.")
+    elif await account_of(svc.store, target) is None:
+        raise HTTPException(404)
+    else:
+        await delete_user(svc.store, target)
+        _flash(request, "User deleted.")
+    return RedirectResponse("/dashboard/users", status_code=303)
 
 
 @signed_in(admin=True)

@@ -124,6 +124,7 @@ async def login_page(request: Request) -> Response:
             "next": _safe_next(request.query_params.get("next", "")),
             "error": "",
             "email": "",
+            "messages": request.scope["session"].pop("flash", []),
         },
     )
 

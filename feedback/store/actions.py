@@ -13,6 +13,16 @@ from feedback.store.engine import Row, Store, Tx
 from feedback.store.reports import OPEN_STATUSES, STATUSES
 
 ACTIONS = ("fixed", "rejected", "spam", "in_progress", "new")
+# Why a report was closed, as in an errata workflow, and the status each one closes with.
+RESOLUTIONS = {
+    "fixed": "fixed",
+    "not_error": "rejected",
+    "duplicate": "rejected",
+    "wont_fix": "rejected",
+    "need_info": "rejected",
+}
+# The reason a plain status change implies.
+_DEFAULT_RESOLUTION = {"fixed": "fixed", "rejected": "not_error"}
 
 
 @dataclass(frozen=True)
@@ -57,13 +67,16 @@ async def _move(
     tx: Tx,
     row: Row,
     to: str,
-    user_id: int,
+    user_id: int | None,
     now: float,
     action_id: str,
     outcome: Outcome,
     undoes: str | None = None,
+    resolution: str | None = None,
+    note: str = "",
+    actor: str = "",
 ) -> None:
-    if row["status"] == to:
+    if row["status"] == to and resolution is None:
         return
     if to in OPEN_STATUSES and row["status"] not in OPEN_STATUSES:
         twin = await _open_twin(tx, row)
@@ -74,14 +87,38 @@ async def _move(
             )
             return
     closed = to not in OPEN_STATUSES
+    if resolution is None:
+        resolution = _DEFAULT_RESOLUTION.get(to, "")
     await tx.execute(
-        "UPDATE reports SET status = ?, resolved_at = ?, resolved_by = ? WHERE id = ?",
-        (to, now if closed else None, user_id if closed else None, row["id"]),
+        "UPDATE reports SET status = ?, resolved_at = ?, resolved_by = ?, resolution = ?, "
+        "duplicate_of = CASE WHEN ? = 'duplicate' THEN duplicate_of END WHERE id = ?",
+        (
+            to,
+            now if closed else None,
+            user_id if closed else None,
+            resolution if closed else "",
+            resolution if closed else "",
+            row["id"],
+        ),
     )
+    if closed:
+        # The reader's address is kept only while the report is open.
+        await tx.execute("DELETE FROM reader_notify WHERE report_id = ?", (row["id"],))
     await tx.execute(
         "INSERT INTO report_events (report_id, user_id, from_status, to_status, created_at, "
-        "action_id, undoes) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (row["id"], user_id, row["status"], to, now, action_id, undoes),
+        "action_id, undoes, resolution, note, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            row["id"],
+            user_id,
+            row["status"],
+            to,
+            now,
+            action_id,
+            undoes,
+            resolution if closed else "",
+            note,
+            actor,
+        ),
     )
     outcome.changed.append(Change(row["id"], row["site_id"], row["site_key"], row["status"], to))
 
@@ -112,6 +149,70 @@ async def change_status(
         return outcome
 
     return await store.write(unit)
+
+
+async def resolve(
+    store: Store,
+    ids: list[int],
+    reason: str,
+    user_id: int | None,
+    visible: list[int] | None,
+    now: float,
+    *,
+    note: str = "",
+    duplicate_of: int | None = None,
+    actor: str = "",
+) -> Outcome:
+    """Close every visible report in `ids` for `reason`, with a note for the history.
+    A duplicate is merged into the kept report: its sends count there from now on."""
+    if reason not in RESOLUTIONS:
+        raise ValueError(f"unknown resolution {reason!r}")
+    to = RESOLUTIONS[reason]
+
+    async def unit(tx: Tx) -> Outcome:
+        outcome = Outcome(new_action_id())
+        rows = await _reports(tx, ids, visible)
+        if reason == "duplicate":
+            kept = await _reports(tx, [duplicate_of or 0], visible)
+            if not kept:
+                outcome.refused[0] = f"There is no report #{duplicate_of} to keep."
+                return outcome
+            rows = [r for r in rows if r["id"] != duplicate_of]
+            for row in rows:
+                if row["site_id"] != kept[0]["site_id"]:
+                    outcome.refused[row["id"]] = (
+                        f"Report #{row['id']} is on another site than #{duplicate_of}."
+                    )
+            rows = [r for r in rows if r["id"] not in outcome.refused]
+        for row in rows:
+            before = len(outcome.changed)
+            await _move(
+                tx, row, to, user_id, now, outcome.action_id, outcome,
+                resolution=reason, note=note, actor=actor,
+            )  # fmt: skip
+            if reason == "duplicate" and len(outcome.changed) > before:
+                await _merge(tx, row["id"], int(duplicate_of or 0))
+        return outcome
+
+    return await store.write(unit)
+
+
+async def _merge(tx: Tx, duplicate: int, kept: int) -> None:
+    moved = await tx.execute(
+        "UPDATE submissions SET report_id = ? WHERE report_id = ?", (kept, duplicate)
+    )
+    if tx.sql.MOVE_SEARCH:
+        await tx.execute(tx.sql.MOVE_SEARCH, {"kept": kept, "duplicate": duplicate})
+    await tx.execute(
+        "UPDATE reports SET submission_count = submission_count + ?, "
+        "last_seen = (SELECT max(created_at) FROM submissions WHERE report_id = ?) "
+        "WHERE id = ?",
+        (moved, kept, kept),
+    )
+    await tx.execute(
+        "UPDATE reports SET duplicate_of = ?, submission_count = 0 WHERE id = ?",
+        (kept, duplicate),
+    )
 
 
 async def undo_last(store: Store, user_id: int, visible: list[int] | None, now: float) -> Outcome:
@@ -163,21 +264,38 @@ async def _undo_last(tx: Tx, user_id: int, visible: list[int] | None, now: float
 async def assign_to(
     store: Store,
     report_id: int,
-    user_id: int,
+    assignee_id: int | None,
+    by: int,
     visible: list[int] | None,
     now: float,
-) -> Outcome:
-    """Assign to the editor; a new report moves to in progress with it."""
+) -> bool:
+    """Assign the report (None: unassign). The status stays as it is; the history
+    records who assigned whom."""
 
-    async def unit(tx: Tx) -> Outcome:
-        outcome = Outcome(new_action_id())
+    async def unit(tx: Tx) -> bool:
         rows = await _reports(tx, [report_id], visible)
         if not rows:
-            return outcome
-        await tx.execute("UPDATE reports SET assignee_id = ? WHERE id = ?", (user_id, report_id))
-        if rows[0]["status"] == "new":
-            await _move(tx, rows[0], "in_progress", user_id, now, outcome.action_id, outcome)
-        return outcome
+            return False
+        await tx.execute(
+            "UPDATE reports SET assignee_id = ? WHERE id = ?", (assignee_id, report_id)
+        )
+        who = None
+        if assignee_id is not None:
+            row = await tx.fetchone("SELECT email FROM users WHERE id = ?", (assignee_id,))
+            who = row[0] if row else None
+        await tx.execute(
+            "INSERT INTO report_events (report_id, user_id, from_status, to_status, created_at, "
+            "note) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                report_id,
+                by,
+                rows[0]["status"],
+                rows[0]["status"],
+                now,
+                f"assigned to {who}" if who else "unassigned",
+            ),
+        )
+        return True
 
     return await store.write(unit)
 

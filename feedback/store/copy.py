@@ -19,6 +19,9 @@ COPIED = (
     "report_events",
     "ip_blocks",
     "login_failures",
+    "resolution_notes",
+    "reader_notify",
+    "refused_sends",
 )
 # Tables the target rebuilds by itself as the rows above arrive (search index, totals),
 # or that belong to one engine's bookkeeping.

@@ -83,6 +83,19 @@ class Dialect:
     QUEUE_SEARCH_DENSE: str | None = None
     # Daily arrivals by status since :since for the visible sites, as (date, status, n).
     DAILY_BY_STATUS: str
+    # For counts: full-text match of :q among sends with ids above :send_floor.
+    COUNT_SEARCH: str
+    # Submissions of the reports in the list :ids.
+    SUBMISSIONS_OF: str
+    # The UTC day number of a submission's created_at, as an integer.
+    SEND_DAY: str
+    # Remove the search entries of every send on the site :site.
+    FORGET_SEARCH: str
+    # Quote of report r contains :text (case-sensitive).
+    QUOTE_CONTAINS: str
+    # After a duplicate's sends move to the kept report (:duplicate → :kept), the search
+    # index follows, where it names reports ("" where it does not).
+    MOVE_SEARCH: str
 
     @staticmethod
     def search_terms(text: str) -> str:

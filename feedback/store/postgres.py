@@ -128,6 +128,18 @@ class PostgresDialect(Dialect):
         "r.id IN (SELECT report_id FROM report_search WHERE text @@ to_tsquery('simple', :q))"
     )
     QUEUE_IDS = "r.id = ANY(CAST(:only_ids AS bigint[]))"
+    COUNT_SEARCH = (
+        "r.id IN (SELECT report_id FROM report_search "
+        "WHERE text @@ to_tsquery('simple', :q) AND rowid > :send_floor)"
+    )
+    MOVE_SEARCH = "UPDATE report_search SET report_id = :kept WHERE report_id = :duplicate"
+    SUBMISSIONS_OF = "report_id = ANY(CAST(:ids AS bigint[]))"
+    SEND_DAY = "CAST(floor(created_at / 86400) AS bigint)"
+    FORGET_SEARCH = (
+        "DELETE FROM report_search WHERE rowid IN (SELECT s.id FROM submissions s "
+        "JOIN reports r ON r.id = s.report_id WHERE r.site_id = :site)"
+    )
+    QUOTE_CONTAINS = "strpos(r.quote_exact, :text) > 0"
     SEARCH_HITS = (
         "SELECT count(*) FROM (SELECT 1 FROM report_search "
         "WHERE text @@ to_tsquery('simple', :q) LIMIT :cap) AS hits"

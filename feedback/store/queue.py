@@ -12,7 +12,12 @@ from feedback.store.engine import Dialect, Row, Store
 from feedback.store.reports import KINDS, OPEN_STATUSES, STATUSES
 
 SORTS = ("newest", "oldest", "most")
+ASSIGNEES = ("mine", "none")
 PAGE_SIZE = 50
+# Counts under filters that no summary table holds are taken over this many of the newest
+# reports (and sends, for a search), so they cost the same on a million reports as on a
+# thousand; beyond that window they are shown as "at least".
+COUNT_WINDOW = 10_000
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,9 @@ class QueueFilter:
     after_id: int | None = None
     after_count: int | None = None
     only_ids: tuple[int, ...] = field(default=())
+    # "mine" (assigned to `me`) or "none" (unassigned); `me` is the signed-in editor.
+    assignee: str = ""
+    me: int | None = None
 
     @classmethod
     def from_query(cls, query: Any) -> QueueFilter:
@@ -41,6 +49,7 @@ class QueueFilter:
             statuses = STATUSES
         kind = query.get("kind")
         sort = query.get("sort", "newest")
+        assignee = query.get("assignee", "")
         return cls(
             site_id=number("site"),
             statuses=statuses or OPEN_STATUSES,
@@ -50,6 +59,7 @@ class QueueFilter:
             sort=sort if sort in SORTS else "newest",
             after_id=number("after"),
             after_count=number("after_count"),
+            assignee=assignee if assignee in ASSIGNEES else "",
         )
 
     def params(self, *, cursor: bool = False) -> list[tuple[str, str]]:
@@ -65,6 +75,8 @@ class QueueFilter:
             out.append(("url", self.url))
         if self.q:
             out.append(("q", self.q))
+        if self.assignee:
+            out.append(("assignee", self.assignee))
         if self.sort != "newest":
             out.append(("sort", self.sort))
         if cursor and self.after_id is not None:
@@ -90,7 +102,11 @@ _ROW_COLUMNS = """
     (SELECT comment FROM submissions c WHERE c.report_id = r.id AND c.comment <> ''
      ORDER BY c.id DESC LIMIT 1) AS latest_comment,
     (SELECT suggestion FROM submissions c WHERE c.report_id = r.id AND c.suggestion <> ''
-     ORDER BY c.id DESC LIMIT 1) AS latest_suggestion
+     ORDER BY c.id DESC LIMIT 1) AS latest_suggestion,
+    r.lang, r.resolution, r.duplicate_of, r.check_state, r.checked_at, r.not_on_page,
+    r.service_suggestion, (SELECT email FROM users u WHERE u.id = r.assignee_id) AS assignee_email,
+    (SELECT note FROM report_events e WHERE e.report_id = r.id AND e.resolution <> ''
+     ORDER BY e.id DESC LIMIT 1) AS resolution_note
 """
 
 # The only ORDER BY / keyset variants there are; the editor picks one by name.
@@ -137,6 +153,11 @@ def _where(
     if f.only_ids:
         clauses.append(sql.QUEUE_IDS)
         params["only_ids"] = list(f.only_ids)
+    if f.assignee == "mine":
+        clauses.append("r.assignee_id = :me")
+        params["me"] = f.me if f.me is not None else -1
+    elif f.assignee == "none":
+        clauses.append("r.assignee_id IS NULL")
     return clauses, params
 
 
@@ -200,6 +221,49 @@ async def status_counts(
     return counts
 
 
+@dataclass(frozen=True)
+class Counts:
+    """Reports per status under the view's filters. `partial`: only the newest
+    COUNT_WINDOW reports were counted, and there are older ones."""
+
+    by_status: dict[str, int] | None
+    partial: bool = False
+
+
+async def view_counts(
+    store: Store, f: QueueFilter, visible: list[int] | None, *, defer_search: bool = False
+) -> Counts:
+    """Reports per status for every filter of the view except the status itself.
+    With `defer_search`, a search's counts are left for a second request (None): the
+    search itself is the page's whole time budget."""
+    if not (f.kind or f.url or f.q or f.assignee):
+        return Counts(await status_counts(store, visible, f.site_id))
+    if f.q and defer_search and search_words(f.q):
+        return Counts(None)
+    unfiltered = replace(f.first_page(), statuses=STATUSES)
+    async with store.read() as tx:
+        clauses, params = _where(tx.sql, replace(unfiltered, q=""), visible)
+        # Walk the window of newest ids, not a site's whole index.
+        clauses = [c.replace("r.site_id", "+r.site_id") for c in clauses]
+        top = await tx.fetchone("SELECT max(id) FROM reports")
+        floor = max(0, (top[0] or 0) - COUNT_WINDOW)
+        clauses.append("r.id > :floor")
+        params["floor"] = floor
+        if f.q and search_words(f.q):
+            sends = await tx.fetchone("SELECT max(id) FROM submissions")
+            clauses.append(tx.sql.COUNT_SEARCH)
+            params["q"] = tx.sql.search_terms(f.q)
+            params["send_floor"] = max(0, (sends[0] or 0) - COUNT_WINDOW)
+        rows = await tx.fetchall(
+            f"SELECT r.status, count(*) FROM reports r WHERE {' AND '.join(clauses)} "
+            "GROUP BY r.status",
+            params,
+        )
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({r[0]: int(r[1]) for r in rows})
+    return Counts(counts, partial=floor > 0)
+
+
 async def report_by_id(store: Store, report_id: int, visible: list[int] | None) -> Row | None:
     """The report, or None if it does not exist or the editor may not see it."""
     rows, _ = await queue_page(
@@ -215,7 +279,7 @@ async def report_site(store: Store, report_id: int) -> int | None:
 
 async def submissions_of(store: Store, report_id: int) -> list[Row]:
     return await store.fetchall(
-        "SELECT id, suggestion, comment, user_agent, created_at FROM submissions "
+        "SELECT id, suggestion, comment, user_agent, created_at, ip_hash FROM submissions "
         "WHERE report_id = ? ORDER BY id",
         (report_id,),
     )
@@ -223,7 +287,8 @@ async def submissions_of(store: Store, report_id: int) -> list[Row]:
 
 async def history_of(store: Store, report_id: int) -> list[Row]:
     return await store.fetchall(
-        "SELECT e.from_status, e.to_status, e.created_at, e.note, e.undoes, u.email "
+        "SELECT e.from_status, e.to_status, e.created_at, e.note, e.undoes, u.email, "
+        "e.resolution, e.actor "
         "FROM report_events e LEFT JOIN users u ON u.id = e.user_id "
         "WHERE e.report_id = ? ORDER BY e.id",
         (report_id,),
@@ -246,3 +311,27 @@ async def export_rows(
 async def last_report_at(store: Store, site_id: int) -> float | None:
     row = await store.fetchone("SELECT last_report_at FROM sites WHERE id = ?", (site_id,))
     return row[0] if row else None
+
+
+async def open_reports_quoting(
+    store: Store, site_id: int, text: str, exclude: int, visible: list[int] | None,
+    limit: int = 200,
+) -> list[Row]:  # fmt: skip
+    """Open reports on the site whose quote contains `text`: candidates for the same fix."""
+    async with store.read() as tx:
+        clauses = [
+            "r.site_id = :site_id",
+            "r.status IN ('new', 'in_progress')",
+            "r.id <> :exclude",
+            tx.sql.QUOTE_CONTAINS,
+        ]
+        params: dict[str, Any] = {"site_id": site_id, "exclude": exclude, "text": text}
+        if visible is not None:
+            clauses.append("r." + tx.sql.SITE_VISIBLE)
+            params["visible"] = visible
+        params["limit"] = limit
+        return await tx.fetchall(
+            f"SELECT {_ROW_COLUMNS} FROM reports r JOIN sites s ON s.id = r.site_id "
+            f"WHERE {' AND '.join(clauses)} ORDER BY r.id DESC LIMIT :limit",
+            params,
+        )

@@ -32,7 +32,7 @@ class NewSubmission:
     # and the quote's offsets in the page's visible text (code points).
     fragment: str = ""
     position: tuple[int, int] | None = None
-    # "Tell me when it's fixed": only when the site offers it.
+    # "Tell me when it's fixed": the reader's address, kept only if the site allows it.
     notify_email: str = ""
 
     def dedup_key(self) -> str:

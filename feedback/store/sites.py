@@ -17,8 +17,31 @@ class Site:
     name: str
     origins: frozenset[str]
     created_at: float
-    # The widget offers readers "tell me when it's fixed" (an email field).
-    notify_reader: bool = False
+    disabled: bool = False
+    notify_reader: bool = False  # readers may ask to be told when their report is fixed
+    auto_resolve: bool = False  # the checker may resolve reports that look fixed
+    old_key: str | None = None  # still accepted until old_key_until, after a rotation
+    old_key_until: float | None = None
+
+
+_SITE_COLUMNS = (
+    "id, key, name, created_at, disabled, notify_reader, auto_resolve, old_key, old_key_until"
+)
+
+
+def _site(r, origins) -> Site:
+    return Site(
+        r["id"],
+        r["key"],
+        r["name"],
+        frozenset(origins),
+        r["created_at"],
+        bool(r["disabled"]),
+        bool(r["notify_reader"]),
+        bool(r["auto_resolve"]),
+        r["old_key"],
+        r["old_key_until"],
+    )
 
 
 def new_site_key() -> str:
@@ -58,6 +81,10 @@ async def add_site(store: Store, name: str, origins: list[str]) -> Site:
     return Site(site_id, key, name, frozenset(origins), now)
 
 
+def key_in_grace(site: Site, key: str, now: float) -> bool:
+    return key == site.old_key and (site.old_key_until or 0) > now
+
+
 async def update_site(store: Store, site_id: int, name: str, origins: list[str]) -> None:
     async def unit(tx: Tx) -> None:
         await tx.execute("UPDATE sites SET name = ? WHERE id = ?", (name, site_id))
@@ -69,30 +96,90 @@ async def update_site(store: Store, site_id: int, name: str, origins: list[str])
 
 async def list_sites(store: Store) -> list[Site]:
     async with store.read() as tx:
-        rows = await tx.fetchall(
-            "SELECT id, key, name, created_at FROM sites ORDER BY lower(name), id"
-        )
+        rows = await tx.fetchall(f"SELECT {_SITE_COLUMNS} FROM sites ORDER BY lower(name), id")
         origins = await _origins_by_site(tx)
-    return [
-        Site(r["id"], r["key"], r["name"], frozenset(origins.get(r["id"], ())), r["created_at"])
-        for r in rows
-    ]
+    return [_site(r, origins.get(r["id"], ())) for r in rows]
 
 
-async def site_by_key(store: Store, key: str) -> Site | None:
+async def _site_where(store: Store, where: str, params: tuple) -> Site | None:
     async with store.read() as tx:
-        r = await tx.fetchone("SELECT id, key, name, created_at FROM sites WHERE key = ?", (key,))
+        r = await tx.fetchone(f"SELECT {_SITE_COLUMNS} FROM sites WHERE {where}", params)
         if r is None:
             return None
         origin_rows = await tx.fetchall(
             "SELECT origin FROM site_origins WHERE site_id = ?", (r["id"],)
         )
-    return Site(r["id"], r["key"], r["name"], frozenset(o[0] for o in origin_rows), r["created_at"])
+    return _site(r, (o[0] for o in origin_rows))
+
+
+async def site_by_key(store: Store, key: str, now: float | None = None) -> Site | None:
+    """The site a widget's key names: its current key, or its previous one while the
+    grace period after a rotation lasts. Disabled sites are returned too (intake
+    refuses them)."""
+    site = await _site_where(store, "key = ?", (key,))
+    if site is None:
+        site = await _site_where(
+            store, "old_key = ? AND old_key_until > ?", (key, now or time.time())
+        )
+    return site
 
 
 async def site_by_id(store: Store, site_id: int) -> Site | None:
-    row = await store.fetchone("SELECT key FROM sites WHERE id = ?", (site_id,))
-    return await site_by_key(store, row["key"]) if row else None
+    return await _site_where(store, "id = ?", (site_id,))
+
+
+async def set_site_flags(
+    store: Store, site_id: int, *, disabled: bool, notify_reader: bool, auto_resolve: bool
+) -> None:
+    await store.write(
+        lambda tx: tx.execute(
+            "UPDATE sites SET disabled = ?, notify_reader = ?, auto_resolve = ? WHERE id = ?",
+            (int(disabled), int(notify_reader), int(auto_resolve), site_id),
+        )
+    )
+
+
+async def rotate_key(store: Store, site_id: int, grace_seconds: float, now: float) -> str:
+    """A new key for the site; the current one keeps working for `grace_seconds`."""
+    key = new_site_key()
+    await store.write(
+        lambda tx: tx.execute(
+            "UPDATE sites SET old_key = key, old_key_until = ?, key = ? WHERE id = ?",
+            (now + grace_seconds, key, site_id),
+        )
+    )
+    return key
+
+
+async def delete_site(store: Store, site_id: int) -> None:
+    """The site and everything reported on it, gone for good."""
+
+    async def unit(tx: Tx) -> None:
+        reports = "SELECT id FROM reports WHERE site_id = :site"
+        await tx.execute(tx.sql.FORGET_SEARCH, {"site": site_id})
+        for table in ("report_events", "reader_notify"):
+            await tx.execute(
+                f"DELETE FROM {table} WHERE report_id IN ({reports})", {"site": site_id}
+            )
+        await tx.execute(
+            f"DELETE FROM submissions WHERE report_id IN ({reports})", {"site": site_id}
+        )
+        await tx.execute(
+            f"UPDATE reports SET duplicate_of = NULL WHERE duplicate_of IN ({reports})",
+            {"site": site_id},
+        )
+        for table in (
+            "reports",
+            "report_counts",
+            "report_daily",
+            "user_sites",
+            "site_origins",
+            "refused_sends",
+        ):
+            await tx.execute(f"DELETE FROM {table} WHERE site_id = :site", {"site": site_id})
+        await tx.execute("DELETE FROM sites WHERE id = :site", {"site": site_id})
+
+    await store.write(unit)
 
 
 async def known_origins(store: Store) -> frozenset[str]:

@@ -61,6 +61,21 @@ class SqliteDialect(Dialect):
         "(SELECT rowid FROM report_search WHERE report_search MATCH :q))"
     )
     QUEUE_IDS = "r.id IN (SELECT value FROM json_each(:only_ids))"
+    COUNT_SEARCH = (
+        "r.id IN (SELECT report_id FROM submissions WHERE id IN (SELECT rowid FROM "
+        "report_search WHERE report_search MATCH :q AND rowid > :send_floor))"
+    )
+    SUBMISSIONS_OF = "report_id IN (SELECT value FROM json_each(:ids))"
+    SEND_DAY = "CAST(created_at / 86400 AS INTEGER)"
+    # The index keeps no copy of the text: deleting an entry means giving it back.
+    FORGET_SEARCH = (
+        "INSERT INTO report_search (report_search, rowid, text) "
+        "SELECT 'delete', s.id, r.quote_exact || ' ' || s.comment || ' ' || s.suggestion "
+        "FROM submissions s JOIN reports r ON r.id = s.report_id WHERE r.site_id = :site"
+    )
+    QUOTE_CONTAINS = "instr(r.quote_exact, :text) > 0"
+    # Search rows name only their send, which moves with the merge by itself.
+    MOVE_SEARCH = ""
     DAILY_BY_STATUS = (
         "SELECT date(day * 86400, 'unixepoch'), status, sum(n) FROM report_daily "
         "WHERE day >= CAST(:since / 86400 AS INTEGER) "

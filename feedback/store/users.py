@@ -3,6 +3,7 @@ and the record of failed sign-ins that throttling reads."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -193,5 +194,41 @@ async def record_failure(store: Store, keys: list[str], now: float) -> None:
         await tx.executemany(
             "INSERT INTO login_failures (who, at) VALUES (?, ?)", [(k, now) for k in keys]
         )
+
+    await store.write(unit)
+
+
+async def account_of(store: Store, user_id: int) -> Row | None:
+    """(id, email, password_hash, disabled) of a user, for password changes and links."""
+    return await store.fetchone(
+        "SELECT id, email, password_hash, disabled FROM users WHERE id = ?", (user_id,)
+    )
+
+
+async def replace_password(store: Store, user_id: int, password: str, expected_hash: str) -> bool:
+    """Set a new password if the stored hash is still `expected_hash`: a link or a form
+    made for the old password can be used once, and two uses cannot both win."""
+    if len(password) < 8:
+        raise UserError("the password needs at least 8 characters")
+    password_hash = await asyncio.to_thread(hash_password, password)
+    changed = await store.write(
+        lambda tx: tx.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+            (password_hash, user_id, expected_hash),
+        )
+    )
+    return bool(changed)
+
+
+async def delete_user(store: Store, user_id: int) -> None:
+    """The account goes; what it did stays in the history, unattributed."""
+
+    async def unit(tx: Tx) -> None:
+        await tx.execute("UPDATE reports SET assignee_id = NULL WHERE assignee_id = ?", (user_id,))
+        await tx.execute("UPDATE reports SET resolved_by = NULL WHERE resolved_by = ?", (user_id,))
+        await tx.execute("UPDATE report_events SET user_id = NULL WHERE user_id = ?", (user_id,))
+        await tx.execute("UPDATE ip_blocks SET created_by = NULL WHERE created_by = ?", (user_id,))
+        await tx.execute("DELETE FROM user_sites WHERE user_id = ?", (user_id,))
+        await tx.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
     await store.write(unit)

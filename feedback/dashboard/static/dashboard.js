@@ -115,7 +115,7 @@
     post("/dashboard/actions", [["to", to], ...ids.map((id) => ["id", id])]);
   }
 
-  async function refresh() {
+  async function refresh(countsOnly) {
     pendingRefresh = null;
     const response = await fetch("/dashboard/rows?" + queueForm.dataset.view, {
       headers: { "X-Requested-With": "fetch" },
@@ -125,7 +125,7 @@
     // New reports go on top of the first page of the newest-first view; elsewhere
     // only the counts move, so nothing jumps under the editor's cursor.
     const live = queueForm.dataset.firstPage === "yes" && queueForm.dataset.sort === "newest";
-    swap(await response.text(), { rows: live });
+    swap(await response.text(), { rows: live && countsOnly !== true });
   }
 
   function typing(target) {
@@ -208,6 +208,8 @@
 
   if (queueForm) {
     setCursor(rows()[0] || null);
+    // A search's counts are not on the page at first: fetch them now.
+    if (document.querySelector("#counts [data-deferred]")) refresh(true);
     listen(() => {
       if (!pendingRefresh) pendingRefresh = setTimeout(refresh, 150);
     });

@@ -1,0 +1,1 @@
+"""The page checker: is a reported mistake still on its page?"""
