@@ -130,6 +130,9 @@ class Intake:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
+        except ValueError:
+            # An integer past Python's 4,300-digit conversion limit, among others.
+            raise ApiError(400, "malformed_json", "The body holds a number too large.") from None
         except RecursionError:
             raise ApiError(400, "malformed_json", "The body is nested too deeply.") from None
         if not isinstance(data, dict):
