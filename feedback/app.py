@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -14,16 +15,20 @@ import httpx
 import rjsmin
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
 
 from feedback import dashboard, demo
 from feedback.assets import Asset
 from feedback.database import Database
+from feedback.health import Health, healthz, livez
 from feedback.http_errors import http_error
 from feedback.intake import Intake
+from feedback.logs import AccessLog, configure, flush_repeats
+from feedback.metrics import QueueGauge, metrics_endpoint
 from feedback.paths import TEMPLATES_DIR, WIDGET_DIR
 from feedback.settings import Settings, load_settings
 from feedback.signals import Signals
@@ -46,25 +51,17 @@ class Services:
     demo_site_key: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     intake: Intake = field(init=False)
+    health: Health = field(init=False)
 
     def __post_init__(self) -> None:
         self.intake = Intake(self)
+        self.health = Health(self.db)
+        self.extras["health"] = self.health
+        self.extras["queue_gauge"] = QueueGauge()
 
 
 def services(request: Request) -> Services:
     return request.app.state.services
-
-
-async def healthz(request: Request) -> Response:
-    svc = services(request)
-    try:
-        row = await svc.db.fetchone("SELECT 1")
-        ok = row is not None and svc.db.writer is not None
-    except Exception as exc:  # the point of the check is to report, not raise
-        return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
-    if not ok:
-        return JSONResponse({"status": "error"}, status_code=503)
-    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
 async def widget_js(request: Request) -> Response:
@@ -118,9 +115,12 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         templates.env.globals["widget_version"] = svc.widget.version
         app.state.services = svc
         tune_interpreter()
+        repeats = asyncio.create_task(_flush_repeats_every(60.0), name="feedback-log-repeats")
         try:
             yield {"services": svc}
         finally:
+            repeats.cancel()
+            flush_repeats()
             await signals.drain()
             await http.aclose()
             await db.close()
@@ -130,6 +130,8 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         Route("/api/v1/reports", intake, methods=["POST", "OPTIONS"]),
         Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/healthz/live", livez, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Mount("/dashboard", routes=dashboard.routes, middleware=dashboard.middleware(settings)),
     ]
     if demo_site_key:
@@ -138,10 +140,22 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
             Route("/demo", demo.article),
         ]
     return Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
+        middleware=[Middleware(AccessLog)] if settings.access_log else [],
     )
 
 
+async def _flush_repeats_every(seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        flush_repeats()
+
+
 def app_from_environment() -> Starlette:
-    """Factory for `uvicorn --factory` and `feedback serve`."""
-    return create_app(load_settings())
+    """Factory for `uvicorn --factory` and `feedback serve`: each worker process logs in
+    the configured format."""
+    settings = load_settings()
+    configure(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import secrets
 import sys
 import tempfile
@@ -61,8 +62,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
         settings.secret  # noqa: B018
     except MissingSecret as exc:
         raise CommandError(str(exc)) from None
+    from feedback.logs import configure
+
+    configure(settings.log_format, args.log_level or settings.log_level)
     version = asyncio.run(migrate(settings.database))
-    print(f"feedback: database {settings.database} at schema version {version}", file=sys.stderr)
+    logging.getLogger("feedback").info(
+        "database %s at schema version %d", settings.database, version
+    )
+    if args.workers > 1:
+        _metrics_folder()
     uvicorn.run(
         "feedback.app:app_from_environment",
         factory=True,
@@ -71,10 +79,29 @@ def cmd_serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         proxy_headers=False,  # client addresses come from FEEDBACK_TRUSTED_PROXIES only
         server_header=False,
-        log_level=args.log_level,
+        # Logging is ours (feedback.logs): one format, and request lines from AccessLog.
+        log_config=None,
+        access_log=False,
+        log_level=(args.log_level or settings.log_level).lower(),
         # Open dashboards hold live streams; don't let them delay a restart for long.
         timeout_graceful_shutdown=5,
     )
+
+
+def _metrics_folder() -> None:
+    """Workers count metrics into files in one folder, added up at each scrape. Counts
+    from an earlier run must not be added in, so the folder starts empty."""
+    import os
+
+    from feedback.metrics import MULTIPROC_ENV
+
+    folder = os.environ.get(MULTIPROC_ENV)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="feedback-metrics-")
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -256,7 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="worker processes (rate limits are counted per process)",
     )
-    serve.add_argument("--log-level", default="info", help="uvicorn log level")
+    serve.add_argument(
+        "--log-level", default=None, help="least severe log level (default FEEDBACK_LOG_LEVEL)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser(

@@ -21,6 +21,7 @@ from starlette.types import Scope
 
 from feedback.clients import client_ip, ip_hash
 from feedback.errors import ApiError
+from feedback.metrics import BATCH_SIZE, INTAKE_SECONDS, REPORTS
 from feedback.normalise import (
     TextError,
     UrlError,
@@ -101,13 +102,19 @@ class Intake:
         # Until the site is known, any registered origin may read our answer; after, only
         # the site's own origins may (so errors for another site's key stay opaque).
         seen: dict[str, frozenset[str]] = {}
+        start = time.perf_counter()
         try:
-            return await self._receive(request, headers, origin, seen)
+            response: _Created = await self._receive(request, headers, origin, seen)
         except ApiError as err:
+            INTAKE_SECONDS.observe(time.perf_counter() - start)
+            REPORTS.labels("refused", err.code).inc()
             allowed = seen.get("allowed")
             if allowed is not None and origin:
                 return err.response(_cors(origin, allowed))
             return err.response(await self.cors_headers(origin, allowed))
+        INTAKE_SECONDS.observe(time.perf_counter() - start)
+        REPORTS.labels(*response.outcome).inc()
+        return response
 
     async def _receive(
         self,
@@ -115,7 +122,7 @@ class Intake:
         headers: dict[str, str],
         origin: str | None,
         seen: dict[str, frozenset[str]],
-    ) -> Response:
+    ) -> _Created:
         settings = self.state.settings
         ip = client_ip(request.scope, settings.trusted_proxies)
         wait = self.ip_buckets.take(ip)
@@ -157,7 +164,9 @@ class Intake:
 
         if data.get(HONEYPOT_FIELD):
             # Filled by a bot. Look like success so it learns nothing; store nothing.
-            return _created(secrets.randbelow(10**6) + 1, False, origin)
+            fake = _created(secrets.randbelow(10**6) + 1, False, origin)
+            fake.outcome = ("refused", "honeypot")
+            return fake
 
         user_agent = headers.get("user-agent", "")
         sub = _validated(fields, site.id, user_agent, self.state.settings.secret, ip)
@@ -169,9 +178,11 @@ class Intake:
                 "url",
             )
         try:
-            stored = await self.state.db.write_batched(store_submissions, sub)
-        except (sqlite3.Error, RuntimeError):
+            stored = await self.state.db.write_batched(_store_counted, sub)
+        except (sqlite3.Error, RuntimeError) as exc:
             # Not the reader's fault, and nothing was kept: say so, and when to try again.
+            # Logged once a minute with a count however many sends fail the same way.
+            self.state.health.write_failed(exc)
             log.exception("could not store a report")
             raise ApiError(
                 503,
@@ -179,6 +190,7 @@ class Intake:
                 "The report could not be saved just now. Please try again in a moment.",
                 headers={"Retry-After": "10"},
             ) from None
+        self.state.health.write_ok()
         event = REPORT_UPDATED if stored.duplicate else REPORT_CREATED
         if self.state.signals.has_listeners(event):
             self.state.signals.emit(
@@ -191,7 +203,16 @@ class Intake:
                     "at": time.time(),
                 },
             )
-        return _created(stored.report_id, stored.duplicate, origin)
+        created = _created(stored.report_id, stored.duplicate, origin)
+        if stored.duplicate:
+            created.outcome = ("merged", "")
+        return created
+
+
+def _store_counted(conn: sqlite3.Connection, items: list[NewSubmission]) -> list[Any]:
+    """store_submissions, with the group-commit batch size counted."""
+    BATCH_SIZE.observe(len(items))
+    return store_submissions(conn, items)
 
 
 _WANTED_HEADERS = frozenset({b"origin", b"content-type", b"content-length", b"user-agent"})
@@ -218,15 +239,21 @@ def _cors(origin: str, allowed: frozenset[str]) -> dict[str, str]:
     return {"Vary": "Origin"}
 
 
-def _created(report_id: int, duplicate: bool, origin: str) -> Response:
+class _Created(Response):
+    # What the metrics count this answer as: (outcome, reason).
+    outcome: tuple[str, str] = ("accepted", "")
+
+
+def _created(report_id: int, duplicate: bool, origin: str) -> _Created:
     """201, for an origin already checked against the site's."""
     body = b'{"id":%d,"duplicate":%s}' % (report_id, b"true" if duplicate else b"false")
-    return Response(
+    response = _Created(
         body,
         status_code=201,
         media_type="application/json",
         headers=_cors(origin, frozenset((origin,))),
     )
+    return response
 
 
 def _too_many(wait: float) -> ApiError:

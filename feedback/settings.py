@@ -116,6 +116,49 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+
+def _log_format(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ("text", "json"):
+        raise ValueError(f"must be text or json, not {value!r}")
+    return value
+
+
+def _log_level(value: str) -> str:
+    value = value.strip().upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError(f"must be debug, info, warning or error, not {value!r}")
+    return value
+
+
+SETTINGS += (
+    Setting(
+        "FEEDBACK_LOG_FORMAT",
+        _log_format,
+        "text",
+        "Log lines on standard error as `text` or `json` (one object per line).",
+    ),
+    Setting(
+        "FEEDBACK_LOG_LEVEL",
+        _log_level,
+        "INFO",
+        "Least severe log level written: debug, info, warning or error.",
+    ),
+    Setting(
+        "FEEDBACK_ACCESS_LOG",
+        _bool,
+        True,
+        "Write one line per request (method, path, status, time). Off: only events and errors.",
+    ),
+    Setting(
+        "FEEDBACK_METRICS_TOKEN",
+        Secret,
+        None,
+        "Bearer token for GET /metrics. Unset: /metrics answers only requests from this "
+        "machine that did not come through a proxy.",
+    ),
+)
+
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
 
 
@@ -133,6 +176,10 @@ class Settings:
     session_max_age: int = 1209600
     login_attempts: int = 5
     spam_block_hours: float = 24.0
+    log_format: str = "text"
+    log_level: str = "INFO"
+    access_log: bool = True
+    metrics_token: Secret | None = None
 
     @property
     def secret(self) -> str:

@@ -95,7 +95,7 @@ def test_every_acknowledged_report_survives_kill_9(tmp_path) -> None:
     # Restart on the same file: recovery from the WAL happens on open.
     restarted = start_server(env, port, tmp_path / "server.log")
     try:
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
     finally:
         restarted.terminate()
         restarted.wait(timeout=10)

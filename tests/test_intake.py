@@ -384,7 +384,8 @@ async def test_get_on_the_intake_endpoint_is_405(client, site: Site) -> None:
 async def test_healthz_reports_database_ok(client) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json()["status"] == "ok"
+    assert response.json()["ready"] is True
 
 
 async def test_a_report_that_cannot_be_stored_is_a_503_to_retry(
