@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import sys
 import tempfile
@@ -14,6 +15,9 @@ from pathlib import Path
 from feedback.database import Database, DatabaseError, migrate
 from feedback.normalise import UrlError, normalise_origin
 from feedback.settings import MissingSecret, Settings, load_settings
+
+# prometheus-client reads this when it is first imported: set before the app is loaded.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class CommandError(Exception):
@@ -69,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     logging.getLogger("feedback").info(
         "database %s at schema version %d", settings.database, version
     )
-    if args.workers > 1:
+    if args.workers > 1 or os.environ.get(MULTIPROC_ENV):
         _metrics_folder()
     uvicorn.run(
         "feedback.app:app_from_environment",
@@ -91,10 +95,6 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def _metrics_folder() -> None:
     """Workers count metrics into files in one folder, added up at each scrape. Counts
     from an earlier run must not be added in, so the folder starts empty."""
-    import os
-
-    from feedback.metrics import MULTIPROC_ENV
-
     folder = os.environ.get(MULTIPROC_ENV)
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
