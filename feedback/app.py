@@ -23,7 +23,6 @@ from starlette.templating import Jinja2Templates
 
 from feedback import dashboard, demo
 from feedback.assets import Asset
-from feedback.database import Database
 from feedback.health import Health, healthz, livez
 from feedback.http_errors import http_error
 from feedback.intake import Intake
@@ -32,6 +31,7 @@ from feedback.metrics import QueueGauge, metrics_endpoint
 from feedback.paths import TEMPLATES_DIR, WIDGET_DIR
 from feedback.settings import Settings, load_settings
 from feedback.signals import Signals
+from feedback.store import Store, make_store
 from feedback.store.sites import SiteCache
 
 log = logging.getLogger("feedback")
@@ -42,7 +42,7 @@ class Services:
     """Everything a request handler may need, owned by the lifespan."""
 
     settings: Settings
-    db: Database
+    store: Store
     sites: SiteCache
     signals: Signals
     http: httpx.AsyncClient
@@ -55,8 +55,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.intake = Intake(self)
-        self.health = Health(self.db)
-        self.extras["health"] = self.health
+        self.health = Health(self.store)
         self.extras["queue_gauge"] = QueueGauge()
 
 
@@ -96,16 +95,17 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        db = Database(settings.database)
-        await db.open()
+        store = make_store(settings.database)
+        await store.open()
         signals = Signals()
+        await store.connect_signals(signals)
         # One client for every outgoing request (webhooks); never follow redirects blindly.
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
         templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
         svc = Services(
             settings=settings,
-            db=db,
-            sites=SiteCache(db),
+            store=store,
+            sites=SiteCache(store),
             signals=signals,
             http=http,
             templates=templates,
@@ -123,7 +123,7 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
             flush_repeats()
             await signals.drain()
             await http.aclose()
-            await db.close()
+            await store.close()
 
     routes = [
         # Intake first: it is by far the busiest route, and routes are tried in order.

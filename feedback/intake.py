@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from starlette.types import Scope
 
 from feedback.clients import client_ip, ip_hash
 from feedback.errors import ApiError
-from feedback.metrics import BATCH_SIZE, INTAKE_SECONDS, REPORTS
+from feedback.metrics import INTAKE_SECONDS, REPORTS
 from feedback.normalise import (
     TextError,
     UrlError,
@@ -31,9 +30,10 @@ from feedback.normalise import (
     normalise_url,
     origin_of,
 )
-from feedback.ratelimit import TokenBuckets, retry_after
+from feedback.ratelimit import retry_after
 from feedback.signals import REPORT_CREATED, REPORT_UPDATED
-from feedback.store.reports import KINDS, NewSubmission, store_submissions
+from feedback.store import StoreUnavailable
+from feedback.store.reports import KINDS, NewSubmission
 
 log = logging.getLogger("feedback.intake")
 
@@ -62,8 +62,13 @@ class Intake:
     def __init__(self, app_state: Any) -> None:
         settings = app_state.settings
         self.state = app_state
-        self.ip_buckets = TokenBuckets(settings.rate_ip_per_minute, settings.rate_ip_burst)
-        self.site_buckets = TokenBuckets(settings.rate_site_per_minute, settings.rate_site_burst)
+        store = app_state.store
+        self.ip_buckets = store.rate_limiter(
+            "ip", settings.rate_ip_per_minute, settings.rate_ip_burst
+        )
+        self.site_buckets = store.rate_limiter(
+            "site", settings.rate_site_per_minute, settings.rate_site_burst
+        )
 
     async def cors_headers(self, origin: str | None, allowed: frozenset[str] | None) -> dict:
         if not origin:
@@ -125,7 +130,8 @@ class Intake:
     ) -> _Created:
         settings = self.state.settings
         ip = client_ip(request.scope, settings.trusted_proxies)
-        wait = self.ip_buckets.take(ip)
+        # Keyed by the address's hash: PostgreSQL keeps the buckets in a table.
+        wait = await self.ip_buckets.take(ip_hash(settings.secret, ip))
         if wait:
             raise _too_many(wait)
 
@@ -158,7 +164,7 @@ class Intake:
             raise ApiError(
                 403, "origin_not_allowed", "This site does not accept reports from this origin."
             )
-        wait = self.site_buckets.take(site.key)
+        wait = await self.site_buckets.take(site.key)
         if wait:
             raise _too_many(wait)
 
@@ -178,8 +184,8 @@ class Intake:
                 "url",
             )
         try:
-            stored = await self.state.db.write_batched(_store_counted, sub)
-        except (sqlite3.Error, RuntimeError) as exc:
+            stored = await self.state.store.add_submission(sub)
+        except StoreUnavailable as exc:
             # Not the reader's fault, and nothing was kept: say so, and when to try again.
             # Logged once a minute with a count however many sends fail the same way.
             self.state.health.write_failed(exc)
@@ -207,12 +213,6 @@ class Intake:
         if stored.duplicate:
             created.outcome = ("merged", "")
         return created
-
-
-def _store_counted(conn: sqlite3.Connection, items: list[NewSubmission]) -> list[Any]:
-    """store_submissions, with the group-commit batch size counted."""
-    BATCH_SIZE.observe(len(items))
-    return store_submissions(conn, items)
 
 
 _WANTED_HEADERS = frozenset({b"origin", b"content-type", b"content-length", b"user-agent"})

@@ -80,25 +80,25 @@ class QueueGauge:
         self._at = -max_age
         self._rows: list[tuple[str, str, int]] = []
 
-    async def rows(self, db: Any) -> list[tuple[str, str, int]]:
+    async def rows(self, store: Any) -> list[tuple[str, str, int]]:
         now = time.monotonic()
         if now - self._at >= self.max_age:
-            found = await db.fetchall(
+            found = await store.fetchall(
                 "SELECT s.key AS site, r.status AS status, count(*) AS n "
                 "FROM reports r JOIN sites s ON s.id = r.site_id "
-                "GROUP BY r.site_id, r.status"
+                "GROUP BY s.key, r.status"
             )
             self._rows = [(r["site"], r["status"], int(r["n"])) for r in found]
             self._at = now
         return self._rows
 
-    async def family(self, db: Any) -> GaugeMetricFamily:
+    async def family(self, store: Any) -> GaugeMetricFamily:
         family = GaugeMetricFamily(
             "feedback_reports_in_queue",
             "Reports stored, by site key and status.",
             labels=["site", "status"],
         )
-        for site, status, n in await self.rows(db):
+        for site, status, n in await self.rows(store):
             family.add_metric([site, status], n)
         return family
 
@@ -144,7 +144,7 @@ async def metrics_endpoint(request: Request) -> Response:
             "this machine.",
             status_code=403,
         )
-    families = [await svc.extras["queue_gauge"].family(svc.db)]
+    families = [await svc.extras["queue_gauge"].family(svc.store)]
     return Response(
         exposition(families),
         media_type=CONTENT_TYPE_LATEST,

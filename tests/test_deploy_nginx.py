@@ -4,7 +4,6 @@ TLS with a throwaway certificate, and the service trusting it as its proxy."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import ipaddress
 import os
@@ -25,11 +24,10 @@ import pytest
 
 from feedback.app import create_app
 from feedback.clients import ip_hash
-from feedback.database import Database
 from feedback.settings import Settings
 from feedback.store.sites import Site, add_site
 from feedback.store.users import add_user
-from tests.conftest import free_port, make_settings, run_in_thread
+from tests.conftest import free_port, make_settings, query_database, run_in_thread, run_with_store
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -92,18 +90,8 @@ class Stack:
         return httpx.Client(transport=transport, timeout=10, **kw)
 
     def stored_hashes(self) -> list[str]:
-        import sqlite3
-
-        conn = sqlite3.connect(self.settings.database)
-        try:
-            return [r[0] for r in conn.execute("SELECT ip_hash FROM submissions ORDER BY id")]
-        finally:
-            conn.close()
-
-
-def _in_thread(coro_fn):
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(coro_fn())).result()
+        rows = query_database(self.settings.database, "SELECT ip_hash FROM submissions ORDER BY id")
+        return [r[0] for r in rows]
 
 
 @pytest.fixture(scope="module")
@@ -132,17 +120,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     app = create_app(settings)
     server, thread = run_in_thread(app, app_port)
 
-    async def seed() -> Site:
-        db = Database(settings.database, readers=1)
-        await db.open()
-        try:
-            site = await add_site(db, "News", [ORIGIN])
-            await add_user(db, "ed@news.example", PASSWORD, "editor", [site.id])
-            return site
-        finally:
-            await db.close()
+    async def seed(store) -> Site:
+        site = await add_site(store, "News", [ORIGIN])
+        await add_user(store, "ed@news.example", PASSWORD, "editor", [site.id])
+        return site
 
-    site = _in_thread(seed)
+    site = run_with_store(settings.database, seed)
     site_config = tmp / "feedback.conf"
     site_config.write_text(nginx_site_config(app_port, http_port, https_port, tmp))
     main = tmp / "nginx.conf"

@@ -41,7 +41,9 @@ def post(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Poster, Any
     app = create_app(make_settings(tmp_path_factory.mktemp("fuzz"), max_body_bytes=65536))
     lifespan = app.router.lifespan_context(app)
     loop.run_until_complete(lifespan.__aenter__())
-    site = loop.run_until_complete(add_site(app.state.services.db, "Fuzz", ["https://example.com"]))
+    site = loop.run_until_complete(
+        add_site(app.state.services.store, "Fuzz", ["https://example.com"])
+    )
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, client=("203.0.113.9", 1000)),
         base_url="http://testserver",
