@@ -77,6 +77,9 @@ class Dialect:
     QUEUE_IDS: str
     # Daily arrivals by status since :since for the visible sites, as (date, status, n).
     DAILY_BY_STATUS: str
+    # Taken first in a sign-in throttle transaction, so such transactions run one at a
+    # time across every process and instance.
+    LOGIN_LOCK: str
 
     @staticmethod
     def search_terms(text: str) -> str:

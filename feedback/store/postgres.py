@@ -136,6 +136,8 @@ class PostgresDialect(Dialect):
         "AND (:all OR site_id = ANY(CAST(:visible AS bigint[]))) "
         "GROUP BY day, status"
     )
+    # A transaction-scoped advisory lock, released at COMMIT or ROLLBACK.
+    LOGIN_LOCK = "SELECT pg_advisory_xact_lock(4021)"
 
     @staticmethod
     def search_terms(text: str) -> str:

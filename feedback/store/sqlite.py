@@ -63,6 +63,8 @@ class SqliteDialect(Dialect):
         "(SELECT rowid FROM report_search WHERE report_search MATCH :q))"
     )
     QUEUE_IDS = "r.id IN (SELECT value FROM json_each(:only_ids))"
+    # The one writer connection already runs write transactions one at a time.
+    LOGIN_LOCK = "SELECT 1"
     DAILY_BY_STATUS = (
         "SELECT date(day * 86400, 'unixepoch'), status, sum(n) FROM report_daily "
         "WHERE day >= CAST(:since / 86400 AS INTEGER) "
