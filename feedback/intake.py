@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from feedback.clients import client_ip, ip_hash
+from feedback.clients import client_ip, ip_hash, ip_hashes
 from feedback.errors import ApiError
 from feedback.metrics import INTAKE_SECONDS, REPORTS
 from feedback.normalise import (
@@ -34,6 +34,7 @@ from feedback.ratelimit import retry_after
 from feedback.signals import REPORT_CREATED, REPORT_UPDATED
 from feedback.store import StoreUnavailable
 from feedback.store.reports import KINDS, NewSubmission
+from feedback.useragent import reduce_user_agent
 
 log = logging.getLogger("feedback.intake")
 
@@ -386,10 +387,8 @@ def _validated(
     if kind == "comment" and not comment:
         raise ApiError(422, "empty", "A comment report needs a 'comment'.", "comment")
 
-    try:
-        user_agent = clean_line(user_agent)[: LIMITS.user_agent]
-    except TextError:
-        user_agent = ""
+    user_agent = reduce_user_agent(user_agent[: LIMITS.user_agent])
+    today_hash, yesterday_hash = ip_hashes(secret, ip)
 
     return NewSubmission(
         site_id=site_id,
@@ -403,5 +402,6 @@ def _validated(
         suggestion=suggestion,
         comment=comment,
         user_agent=user_agent,
-        ip_hash=ip_hash(secret, ip),
+        ip_hash=today_hash,
+        ip_hash_prev=yesterday_hash,
     )

@@ -117,10 +117,12 @@ class PostgresDialect(Dialect):
         "AND (:all OR r.site_id = ANY(CAST(:visible AS bigint[]))) ORDER BY r.id FOR UPDATE OF r"
     )
     BLOCK_SENDERS = (
-        "INSERT INTO ip_blocks AS b (ip_hash, until, created_by, created_at) "
-        "SELECT DISTINCT ip_hash, :until, :user, :now FROM submissions "
-        "WHERE report_id = ANY(CAST(:ids AS bigint[])) "
-        "ON CONFLICT (ip_hash) DO UPDATE SET until = greatest(b.until, excluded.until)"
+        "INSERT INTO ip_blocks AS b (site_id, ip_hash, until, created_by, created_at, action_id) "
+        "SELECT DISTINCT r.site_id, s.ip_hash, :until, :user, :now, :action "
+        "FROM submissions s JOIN reports r ON r.id = s.report_id "
+        "WHERE s.report_id = ANY(CAST(:ids AS bigint[])) "
+        "ON CONFLICT (site_id, ip_hash) DO UPDATE SET until = greatest(b.until, excluded.until), "
+        "action_id = excluded.action_id"
     )
     QUEUE_STATUS = "r.status = ANY(CAST(:statuses AS text[]))"
     QUEUE_URL = "strpos(lower(r.url), lower(:url)) > 0"

@@ -28,6 +28,8 @@ class NewSubmission:
     comment: str
     user_agent: str
     ip_hash: str
+    # The same address under yesterday's key: matches spam blocks set yesterday.
+    ip_hash_prev: str = ""
 
     def dedup_key(self) -> str:
         """What makes two sends one report: the page, the kind and the whole quote.
@@ -66,6 +68,7 @@ def sends_json(subs: list[NewSubmission]) -> str:
                 "comment": s.comment,
                 "user_agent": s.user_agent,
                 "ip_hash": s.ip_hash,
+                "ip_hash_prev": s.ip_hash_prev or s.ip_hash,
             }
             for n, s in enumerate(subs)
         ],

@@ -50,10 +50,12 @@ class SqliteDialect(Dialect):
         "AND (:all OR r.site_id IN (SELECT value FROM json_each(:visible))) ORDER BY r.id"
     )
     BLOCK_SENDERS = (
-        "INSERT INTO ip_blocks (ip_hash, until, created_by, created_at) "
-        "SELECT DISTINCT ip_hash, :until, :user, :now FROM submissions "
-        "WHERE report_id IN (SELECT value FROM json_each(:ids)) "
-        "ON CONFLICT (ip_hash) DO UPDATE SET until = max(until, excluded.until)"
+        "INSERT INTO ip_blocks (site_id, ip_hash, until, created_by, created_at, action_id) "
+        "SELECT DISTINCT r.site_id, s.ip_hash, :until, :user, :now, :action "
+        "FROM submissions s JOIN reports r ON r.id = s.report_id "
+        "WHERE s.report_id IN (SELECT value FROM json_each(:ids)) "
+        "ON CONFLICT (site_id, ip_hash) DO UPDATE SET until = max(until, excluded.until), "
+        "action_id = excluded.action_id"
     )
     # Unary + keeps the planner walking ids in order instead of sorting a whole status.
     QUEUE_STATUS = "+r.status IN (SELECT value FROM json_each(:statuses))"
