@@ -32,6 +32,7 @@ from feedback.paths import TEMPLATES_DIR, WIDGET_DIR
 from feedback.settings import Settings, load_settings
 from feedback.signals import Signals
 from feedback.store import Store, make_store
+from feedback.store.retention import purge_closed
 from feedback.store.sites import SiteCache
 
 log = logging.getLogger("feedback")
@@ -116,9 +117,14 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         app.state.services = svc
         tune_interpreter()
         repeats = asyncio.create_task(_flush_repeats_every(60.0), name="feedback-log-repeats")
+        purging = None
+        if settings.purge_after_days > 0:
+            purging = asyncio.create_task(_purge_every(svc), name="feedback-purge")
         try:
             yield {"services": svc}
         finally:
+            if purging is not None:
+                purging.cancel()
             repeats.cancel()
             flush_repeats()
             await signals.drain()
@@ -151,6 +157,25 @@ async def _flush_repeats_every(seconds: float) -> None:
     while True:
         await asyncio.sleep(seconds)
         flush_repeats()
+
+
+PURGE_INTERVAL = 6 * 3600.0
+
+
+async def _purge_every(svc: Services) -> None:
+    """FEEDBACK_PURGE_AFTER_DAYS: purge at start, then every few hours; one instance at a
+    time when several share a database."""
+    age = svc.settings.purge_after_days * 86400
+    while True:
+        try:
+            async with svc.store.exclusive("purge") as mine:
+                if mine:
+                    count = await purge_closed(svc.store, age)
+                    if count:
+                        log.info("purged %d closed reports", count, extra={"purged": count})
+        except Exception:  # a failed pass is logged and tried again next time
+            log.exception("scheduled purge failed")
+        await asyncio.sleep(PURGE_INTERVAL)
 
 
 def app_from_environment() -> Starlette:

@@ -113,6 +113,36 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print(f"{make_store(settings.database).location}: schema version {version}")
 
 
+def cmd_backup(args: argparse.Namespace) -> None:
+    settings = _settings()
+    store = make_store(settings.database)
+    if store.engine != "sqlite":
+        raise CommandError(
+            "feedback backup copies SQLite files; for PostgreSQL use pg_dump, e.g.\n"
+            "    pg_dump --format=custom --file=feedback.dump 'postgresql://USER@HOST/DB'\n"
+            "and pg_restore to bring it back (see the README, Backups)"
+        )
+    from feedback.store.sqlite import SqliteStore
+
+    assert isinstance(store, SqliteStore)
+    size = asyncio.run(store.backup(args.path))
+    print(f"Backed up {store.location} to {args.path} ({size // 1024} KiB).")
+
+
+def cmd_purge(args: argparse.Namespace) -> None:
+    from feedback.store.retention import parse_age, purge_closed
+
+    settings = _settings()
+    try:
+        age = parse_age(args.older_than)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if age <= 0:
+        raise CommandError("--older-than must be more than zero")
+    count = asyncio.run(_with_store(settings, lambda store: purge_closed(store, age)))
+    print(f"Purged {count} closed report{'s' if count != 1 else ''} older than {args.older_than}.")
+
+
 def cmd_site_add(args: argparse.Namespace) -> None:
     from feedback.store.sites import add_site
 
@@ -298,6 +328,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Apply every database migration not yet applied.",
     )
     mig.set_defaults(func=cmd_migrate)
+
+    backup = sub.add_parser(
+        "backup",
+        help="copy the SQLite database while the service runs",
+        description="Make a consistent copy of the SQLite database at PATH, safe to run "
+        "while the service takes reports. For PostgreSQL use pg_dump.",
+    )
+    backup.add_argument("path", help="file to write; must not exist yet")
+    backup.set_defaults(func=cmd_backup)
+
+    purge = sub.add_parser(
+        "purge",
+        help="delete closed reports older than an age",
+        description="Delete reports closed (fixed, not an error, spam) longer ago than "
+        "--older-than, with their submissions, search entries and history.",
+    )
+    purge.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 180d, 12w or 36h")
+    purge.set_defaults(func=cmd_purge)
 
     site = sub.add_parser("site", help="manage sites", description="Manage sites.")
     site_sub = site.add_subparsers(dest="site_command", metavar="ACTION", required=True)

@@ -157,6 +157,13 @@ SETTINGS += (
         "Write one line per request (method, path, status, time). Off: only events and errors.",
     ),
     Setting(
+        "FEEDBACK_PURGE_AFTER_DAYS",
+        float,
+        0.0,
+        "Delete closed reports (with everything readers sent for them) this many days "
+        "after they were closed, checked every few hours. 0: keep them until `feedback purge`.",
+    ),
+    Setting(
         "FEEDBACK_METRICS_TOKEN",
         Secret,
         None,
@@ -186,6 +193,7 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = True
     metrics_token: Secret | None = None
+    purge_after_days: float = 0.0
 
     @property
     def secret(self) -> str:

@@ -77,6 +77,12 @@ class Dialect:
     QUEUE_IDS: str
     # Daily arrivals by status since :since for the visible sites, as (date, status, n).
     DAILY_BY_STATUS: str
+    # Purging the reports in the list :ids: their search entries, submissions, history,
+    # and the reports themselves, in that order.
+    PURGE_SEARCH: str
+    PURGE_SUBMISSIONS: str
+    PURGE_EVENTS: str
+    PURGE_REPORTS: str
     # Taken first in a sign-in throttle transaction, so such transactions run one at a
     # time across every process and instance.
     LOGIN_LOCK: str

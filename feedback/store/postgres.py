@@ -140,6 +140,13 @@ class PostgresDialect(Dialect):
     )
     # A transaction-scoped advisory lock, released at COMMIT or ROLLBACK.
     LOGIN_LOCK = "SELECT pg_advisory_xact_lock(4021)"
+    PURGE_SEARCH = (
+        "DELETE FROM report_search WHERE rowid IN "
+        "(SELECT id FROM submissions WHERE report_id = ANY(CAST(:ids AS bigint[])))"
+    )
+    PURGE_SUBMISSIONS = "DELETE FROM submissions WHERE report_id = ANY(CAST(:ids AS bigint[]))"
+    PURGE_EVENTS = "DELETE FROM report_events WHERE report_id = ANY(CAST(:ids AS bigint[]))"
+    PURGE_REPORTS = "DELETE FROM reports WHERE id = ANY(CAST(:ids AS bigint[]))"
 
     @staticmethod
     def search_terms(text: str) -> str:

@@ -14,7 +14,7 @@ import aiosqlite
 from feedback.metrics import BATCH_SIZE
 from feedback.ratelimit import TokenBuckets
 from feedback.signals import Signals
-from feedback.store import sqlite_health
+from feedback.store import sqlite_backup, sqlite_health
 from feedback.store.engine import (
     Dialect,
     Params,
@@ -67,6 +67,20 @@ class SqliteDialect(Dialect):
     QUEUE_IDS = "r.id IN (SELECT value FROM json_each(:only_ids))"
     # The one writer connection already runs write transactions one at a time.
     LOGIN_LOCK = "SELECT 1"
+    # The search table keeps no text, so an entry is deleted by giving its text again.
+    PURGE_SEARCH = (
+        "INSERT INTO report_search (report_search, rowid, text) "
+        "SELECT 'delete', s.id, r.quote_exact || ' ' || s.comment || ' ' || s.suggestion "
+        "FROM submissions s JOIN reports r ON r.id = s.report_id "
+        "WHERE s.report_id IN (SELECT value FROM json_each(:ids))"
+    )
+    PURGE_SUBMISSIONS = (
+        "DELETE FROM submissions WHERE report_id IN (SELECT value FROM json_each(:ids))"
+    )
+    PURGE_EVENTS = (
+        "DELETE FROM report_events WHERE report_id IN (SELECT value FROM json_each(:ids))"
+    )
+    PURGE_REPORTS = "DELETE FROM reports WHERE id IN (SELECT value FROM json_each(:ids))"
     DAILY_BY_STATUS = (
         "SELECT date(day * 86400, 'unixepoch'), status, sum(n) FROM report_daily "
         "WHERE day >= CAST(:since / 86400 AS INTEGER) "
@@ -185,6 +199,11 @@ class SqliteStore(Store):
             "writer_queue": self.db.queue_depth(),
             "problems": problems,
         }
+
+    async def backup(self, target: str) -> int:
+        """A consistent copy of the database at `target`, made with SQLite's online
+        backup API while the service goes on writing; returns the copy's size."""
+        return await asyncio.to_thread(sqlite_backup.backup_file, self.path, target)
 
     async def table_columns(self, table: str) -> list[str]:
         rows = await self.fetchall("SELECT name FROM pragma_table_info(?) ORDER BY cid", (table,))
