@@ -68,7 +68,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise CommandError(str(exc)) from None
     from feedback.logs import configure
 
-    configure(settings.log_format, args.log_level or settings.log_level)
+    if args.log_level:
+        # The workers read their settings again: the flag must reach them too.
+        os.environ["FEEDBACK_LOG_LEVEL"] = args.log_level
+        settings = _settings()
+    configure(settings.log_format, settings.log_level)
     version = _migrate(settings)
     where = make_store(settings.database).location
     logging.getLogger("feedback").info("database %s at schema version %d", where, version)
@@ -85,7 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         # Logging is ours (feedback.logs): one format, and request lines from AccessLog.
         log_config=None,
         access_log=False,
-        log_level=(args.log_level or settings.log_level).lower(),
+        log_level=settings.log_level.lower(),
         # Open dashboards hold live streams; don't let them delay a restart for long.
         timeout_graceful_shutdown=5,
     )

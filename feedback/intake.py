@@ -110,14 +110,23 @@ class Intake:
         seen: dict[str, frozenset[str]] = {}
         start = time.perf_counter()
         try:
-            response: _Created = await self._receive(request, headers, origin, seen)
+            try:
+                response: _Created = await self._receive(request, headers, origin, seen)
+            except StoreUnavailable as exc:  # a read failed (a write failing is handled below)
+                self.state.health.write_failed(exc)
+                log.exception("could not read the store")
+                raise _unavailable() from None
         except ApiError as err:
             INTAKE_SECONDS.observe(time.perf_counter() - start)
             REPORTS.labels("refused", err.code).inc()
             allowed = seen.get("allowed")
             if allowed is not None and origin:
                 return err.response(_cors(origin, allowed))
-            return err.response(await self.cors_headers(origin, allowed))
+            try:
+                cors = await self.cors_headers(origin, allowed)
+            except StoreUnavailable:
+                cors = {}
+            return err.response(cors)
         INTAKE_SECONDS.observe(time.perf_counter() - start)
         REPORTS.labels(*response.outcome).inc()
         return response
@@ -191,12 +200,7 @@ class Intake:
             # Logged once a minute with a count however many sends fail the same way.
             self.state.health.write_failed(exc)
             log.exception("could not store a report")
-            raise ApiError(
-                503,
-                "storage_unavailable",
-                "The report could not be saved just now. Please try again in a moment.",
-                headers={"Retry-After": "10"},
-            ) from None
+            raise _unavailable() from None
         self.state.health.write_ok()
         event = REPORT_UPDATED if stored.duplicate else REPORT_CREATED
         if self.state.signals.has_listeners(event):
@@ -255,6 +259,15 @@ def _created(report_id: int, duplicate: bool, origin: str) -> _Created:
         headers=_cors(origin, frozenset((origin,))),
     )
     return response
+
+
+def _unavailable() -> ApiError:
+    return ApiError(
+        503,
+        "storage_unavailable",
+        "The report could not be saved just now. Please try again in a moment.",
+        headers={"Retry-After": "10"},
+    )
 
 
 def _too_many(wait: float) -> ApiError:

@@ -188,6 +188,8 @@ class SqliteStore(Store):
     async def health(self) -> dict[str, Any]:
         row = await self.fetchone("PRAGMA user_version")
         problems = sqlite_health.file_problems(self.path)
+        if self.db.wal_problem:
+            problems.append(self.db.wal_problem)
         writer = self.db.writer is not None
         if writer and not problems:
             found = await self._probe.run(self.db)
