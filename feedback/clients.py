@@ -47,6 +47,19 @@ def client_ip(scope: Scope, trusted: Sequence[Network]) -> str:
 DAY = 86400
 
 
+@functools.lru_cache(maxsize=4096)
+def network_of(ip: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) an address belongs to: what one household, office or
+    small hosting block usually holds. Anything unparsable stands for itself."""
+    addr = _parse(ip)
+    if addr is None:
+        return ip
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
 def today(now: float | None = None) -> int:
     """Days since the epoch, UTC: the IP hash key changes when this does."""
     return int((time.time() if now is None else now) // DAY)

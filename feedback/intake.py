@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from feedback.clients import client_ip, ip_hash, ip_hashes
+from feedback.clients import client_ip, ip_hash, ip_hashes, network_of
 from feedback.errors import ApiError
 from feedback.metrics import INTAKE_SECONDS, REPORTS
 from feedback.normalise import (
@@ -69,6 +69,11 @@ class Intake:
         )
         self.site_buckets = store.rate_limiter(
             "site", settings.rate_site_per_minute, settings.rate_site_burst
+        )
+        # Addresses next to each other (one /24 or /48) share a bucket too: a flood from
+        # many addresses of one network uses up its own allowance, not the site's.
+        self.prefix_buckets = store.rate_limiter(
+            "prefix", settings.rate_prefix_per_minute, settings.rate_prefix_burst
         )
 
     async def cors_headers(self, origin: str | None, allowed: frozenset[str] | None) -> dict:
@@ -142,6 +147,9 @@ class Intake:
         ip = client_ip(request.scope, settings.trusted_proxies)
         # Keyed by the address's hash: PostgreSQL keeps the buckets in a table.
         wait = await self.ip_buckets.take(ip_hash(settings.secret, ip))
+        if wait:
+            raise _too_many(wait)
+        wait = await self.prefix_buckets.take(ip_hash(settings.secret, network_of(ip)))
         if wait:
             raise _too_many(wait)
 

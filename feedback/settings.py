@@ -172,6 +172,19 @@ SETTINGS += (
         "Write one line per request (method, path, status, time). Off: only events and errors.",
     ),
     Setting(
+        "FEEDBACK_RATE_PREFIX_PER_MINUTE",
+        float,
+        60.0,
+        "Reports all addresses of one network (/24 for IPv4, /48 for IPv6) may send per "
+        "minute together, sustained.",
+    ),
+    Setting(
+        "FEEDBACK_RATE_PREFIX_BURST",
+        int,
+        60,
+        "Reports all addresses of one network (/24, /48) may send together in a burst.",
+    ),
+    Setting(
         "FEEDBACK_PURGE_AFTER_DAYS",
         float,
         0.0,
@@ -211,6 +224,8 @@ class Settings:
     access_log: bool = True
     metrics_token: Secret | None = None
     purge_after_days: float = 0.0
+    rate_prefix_per_minute: float = 60.0
+    rate_prefix_burst: int = 60
 
     @property
     def secret(self) -> str:

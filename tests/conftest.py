@@ -171,6 +171,8 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
         rate_ip_burst=1000,
         rate_site_per_minute=6000.0,
         rate_site_burst=1000,
+        rate_prefix_per_minute=6000.0,
+        rate_prefix_burst=1000,
     )
     return replace(base, **overrides)
 

@@ -42,7 +42,8 @@ def test_backup_while_serving_holds_every_acknowledged_report(tmp_path) -> None:
     env |= {"FEEDBACK_DATABASE": database, "FEEDBACK_SECRET_KEY": "backup-test",
             "FEEDBACK_RATE_IP_BURST": "100000", "FEEDBACK_RATE_IP_PER_MINUTE": "100000",
             "FEEDBACK_RATE_SITE_BURST": "100000", "FEEDBACK_RATE_SITE_PER_MINUTE": "100000",
-            "FEEDBACK_ACCESS_LOG": "false"}  # fmt: skip
+            "FEEDBACK_ACCESS_LOG": "false", "FEEDBACK_RATE_PREFIX_BURST": "100000",
+            "FEEDBACK_RATE_PREFIX_PER_MINUTE": "100000"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "feedback", "serve", "--port", str(port)],
         env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -115,7 +115,8 @@ def test_immutable_files_are_refused_without_a_crash(tmp_path: Path, which: str)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDBACK_")}
     env |= {"FEEDBACK_DATABASE": database, "FEEDBACK_SECRET_KEY": "files-test",
             "FEEDBACK_ACCESS_LOG": "false", "FEEDBACK_RATE_IP_BURST": "1000",
-            "FEEDBACK_RATE_IP_PER_MINUTE": "1000"}  # fmt: skip
+            "FEEDBACK_RATE_IP_PER_MINUTE": "1000",
+            "FEEDBACK_RATE_PREFIX_BURST": "1000"}  # fmt: skip
     out = subprocess.run(
         [sys.executable, "-m", "feedback", "site", "add", "F", "--origin", "https://f.example"],
         env=env, cwd=tmp_path, capture_output=True, text=True, check=True,
