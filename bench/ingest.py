@@ -73,6 +73,8 @@ def start_service(folder: Path) -> tuple[subprocess.Popen, int, str]:
         "FEEDBACK_RATE_IP_BURST": "100000000",
         "FEEDBACK_RATE_SITE_PER_MINUTE": "100000000",
         "FEEDBACK_RATE_SITE_BURST": "100000000",
+        "FEEDBACK_RATE_PREFIX_PER_MINUTE": "100000000",
+        "FEEDBACK_RATE_PREFIX_BURST": "100000000",
     }
     out = subprocess.run(
         [
