@@ -3,8 +3,8 @@ random moment, followed by a restart and a check that nothing acknowledged was l
 
 Each round starts the server on the same database, sends reports from --concurrency
 senders (new reports and duplicates) and records every 201 with its report id and quote.
-A random 0.3-2 s after the first acknowledgement it kills the server with SIGKILL, mid-load, restarts it, and checks
-that every acknowledged send is there: the report with that id and quote exists and holds
+A random 0.3-2 s after the first acknowledgement it kills the server with SIGKILL,
+mid-load, restarts it, and checks that every acknowledged send is there: the report with that id and quote exists and holds
 a submission for it, and the database passes its integrity check. Prints per-round and
 total figures; exits non-zero if anything acknowledged is missing.
 
@@ -34,6 +34,7 @@ async def load_until_killed(svc, round_no: int, concurrency: int, acked: dict) -
     """Send until the server dies; (acknowledged, failed in flight)."""
     sent = failed = 0
     n = 0
+    flowing = asyncio.Event()
 
     async def sender(client: httpx.AsyncClient) -> None:
         nonlocal sent, failed, n
@@ -52,11 +53,11 @@ async def load_until_killed(svc, round_no: int, concurrency: int, acked: dict) -
                 acked.setdefault((r.json()["id"], f"{word}{k}"), 0)
                 acked[(r.json()["id"], f"{word}{k}")] += 1
                 sent += 1
+                flowing.set()
 
     async def killer() -> None:
         # Once reports are flowing, at a random moment.
-        while sent == 0 and svc.proc.poll() is None:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(flowing.wait(), 60)
         await asyncio.sleep(random.uniform(0.3, 2.0))
         os.kill(svc.proc.pid, signal.SIGKILL)
 
