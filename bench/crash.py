@@ -5,8 +5,9 @@ Each round starts the server on the same database, sends reports from --concurre
 senders (new reports and duplicates) and records every 201 with its report id and quote.
 A random 0.3-2 s after the first acknowledgement it kills the server with SIGKILL,
 mid-load, restarts it, and checks that every acknowledged send is there: the report with
-that id and quote exists and holds a submission for it, and the database passes its integrity check. Prints per-round and
-total figures; exits non-zero if anything acknowledged is missing.
+that id and quote exists and holds a submission for it, and the database passes its
+integrity check. Prints per-round and total figures; exits non-zero if anything
+acknowledged is missing.
 
     python bench/crash.py [--kills 20] [--concurrency 16]
 """
