@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from feedback.store.users import (
     start_session,
 )
 
+log = logging.getLogger("feedback.auth")
 View = Callable[[Request, User], Awaitable[Response]]
 GENERIC_FAILURE = "That email and password do not match an active account."
 THROTTLED = "Too many failed sign-ins. Wait a few minutes and try again."
@@ -184,6 +186,8 @@ async def login_post(request: Request) -> Response:
 
     def refuse(message: str, status: int, outcome: str) -> Response:
         SIGN_INS.labels(outcome).inc()
+        # Never the email as typed: people paste passwords into the wrong field.
+        log.info("sign-in refused: %s", outcome, extra={"event": "sign_in", "outcome": outcome})
         return svc.templates.TemplateResponse(
             request,
             "dashboard/login.html",
@@ -219,6 +223,7 @@ async def login_post(request: Request) -> Response:
     request.scope["session"].clear()
     request.scope["session"].update({"sid": session_id, "csrf": secrets.token_urlsafe(16)})
     SIGN_INS.labels("ok").inc()
+    log.info("sign-in", extra={"event": "sign_in", "outcome": "ok", "user_id": found[0]})
     response = RedirectResponse(next_url, status_code=303)
     devices = [found[0]]
     raw = request.cookies.get(DEVICE_COOKIE)
@@ -252,6 +257,8 @@ async def logout_everywhere(request: Request) -> Response:
     await check_csrf(request)
     user = await current_user(request)
     if user is not None:
-        await end_all_sessions(services(request).store, user.id)
+        ended = await end_all_sessions(services(request).store, user.id)
+        log.info("signed out everywhere", extra={"event": "sign_out_all", "user_id": user.id,
+                                                 "sessions": ended})  # fmt: skip
     request.scope["session"].clear()
     return RedirectResponse("/dashboard/login", status_code=303)
