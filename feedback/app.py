@@ -20,9 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from feedback import dashboard, demo
 from feedback.assets import Asset
+from feedback.framing import RefuseAmbiguousLength
 from feedback.health import Health, healthz, livez
 from feedback.http_errors import http_error
 from feedback.intake import Intake
@@ -68,11 +70,49 @@ async def widget_js(request: Request) -> Response:
     return services(request).widget.respond(request)
 
 
-async def intake(request: Request) -> Response:
-    # One route for both methods, so a 405 lists them both in Allow.
-    if request.method == "POST":
-        return await services(request).intake.receive(request)
-    return await services(request).intake.preflight(request)
+class IntakeEndpoint:
+    """A plain ASGI endpoint (an instance, so Starlette routes to it as it is): the busiest
+    route skips building a Request and the wrapping of a request/response function.
+    One route for both methods, so a 405 lists them both in Allow."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        svc: Services = scope["app"].state.services
+        if scope["method"] == "POST":
+            answer = await svc.intake.receive(scope, receive)
+        else:
+            answer = await svc.intake.preflight(Request(scope, receive))
+        await answer(scope, receive, send)
+
+
+INTAKE_PATH = "/api/v1/reports"
+
+
+class FeedbackApp(Starlette):
+    """Starlette, with one shortcut: a report POSTed to the intake route passes through
+    the app's own middleware (the list given to it) straight to the intake endpoint,
+    skipping Starlette's error-page and exception layers and the router, which cost as
+    much as a sixth of the serving thread at full load. The route table still lists the
+    intake route, which serves preflights, 405s and anything the shortcut does not take.
+    An error escaping intake is answered 500 and logged by the server all the same."""
+
+    _intake: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == INTAKE_PATH
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        ):
+            if self._intake is None:
+                app: ASGIApp = IntakeEndpoint()
+                for cls, args, kwargs in reversed(self.user_middleware):
+                    app = cls(app, *args, **kwargs)
+                self._intake = app
+            scope["app"] = self
+            await self._intake(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def tune_interpreter() -> None:
@@ -137,7 +177,7 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
 
     routes = [
         # Intake first: it is by far the busiest route, and routes are tried in order.
-        Route("/api/v1/reports", intake, methods=["POST", "OPTIONS"]),
+        Route(INTAKE_PATH, IntakeEndpoint(), methods=["POST", "OPTIONS"]),
         Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/healthz/live", livez, methods=["GET", "HEAD"]),
@@ -149,11 +189,14 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
             Route("/", demo.index),
             Route("/demo", demo.article),
         ]
-    return Starlette(
+    middleware = [Middleware(RefuseAmbiguousLength)]
+    if settings.access_log:
+        middleware.insert(0, Middleware(AccessLog))
+    return FeedbackApp(
         routes=routes,
         lifespan=lifespan,
+        middleware=middleware,
         exception_handlers={HTTPException: http_error},
-        middleware=[Middleware(AccessLog)] if settings.access_log else [],
     )
 
 
