@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -15,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,14 +24,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from feedback import dashboard, demo
 from feedback.checker.worker import Checker
 from feedback.framing import RefuseAmbiguousLength
+from feedback.health import Health, healthz, livez
 from feedback.housekeeping import Housekeeping, RefusalCounter
 from feedback.http_errors import http_error
 from feedback.intake import Intake
+from feedback.logs import AccessLog, configure, flush_repeats
+from feedback.metrics import QueueGauge, metrics_endpoint
 from feedback.outbound import outbound_client
 from feedback.paths import TEMPLATES_DIR
 from feedback.settings import Settings, load_settings
 from feedback.signals import Signals
 from feedback.store import Store, make_store
+from feedback.store.retention import purge_closed
 from feedback.store.sites import SiteCache
 from feedback.widget import Widget, build_widget
 
@@ -53,25 +58,16 @@ class Services:
     refusals: RefusalCounter = field(default_factory=RefusalCounter)
     checker: Checker | None = None
     intake: Intake = field(init=False)
+    health: Health = field(init=False)
 
     def __post_init__(self) -> None:
         self.intake = Intake(self)
+        self.health = Health(self.store)
+        self.extras["queue_gauge"] = QueueGauge()
 
 
 def services(request: Request) -> Services:
     return request.app.state.services
-
-
-async def healthz(request: Request) -> Response:
-    svc = services(request)
-    headers = {"Cache-Control": "no-store"}
-    try:
-        health = await svc.store.health()
-    except Exception as exc:  # the point of the check is to report, not raise
-        return JSONResponse({"status": "error", "error": str(exc)}, 503, headers)
-    if not health["writer"]:
-        return JSONResponse({"status": "error", **health}, 503, headers)
-    return JSONResponse({"status": "ok", **health}, headers=headers)
 
 
 async def widget_js(request: Request) -> Response:
@@ -189,12 +185,20 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
             svc.checker = Checker(svc)
             svc.checker.start()
         tune_interpreter()
+        repeats = asyncio.create_task(_flush_repeats_every(60.0), name="feedback-log-repeats")
+        purging = None
+        if settings.purge_after_days > 0:
+            purging = asyncio.create_task(_purge_every(svc), name="feedback-purge")
         try:
             yield {"services": svc}
         finally:
             if svc.checker is not None:
                 await svc.checker.stop()
             await housekeeping.stop()
+            if purging is not None:
+                purging.cancel()
+            repeats.cancel()
+            flush_repeats()
             await signals.drain()
             await http.aclose()
             await store.close()
@@ -207,6 +211,8 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         Route("/widget/hint.{lang}.json", widget_hint, methods=["GET", "HEAD"]),
         Route("/api/v1/widget-config", widget_config, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/healthz/live", livez, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Mount("/dashboard", routes=dashboard.routes, middleware=dashboard.middleware(settings)),
     ]
     if demo_site_key:
@@ -214,14 +220,45 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
             Route("/", demo.index),
             Route("/demo", demo.article),
         ]
+    middleware = [Middleware(RefuseAmbiguousLength)]
+    if settings.access_log:
+        middleware.insert(0, Middleware(AccessLog))
     return FeedbackApp(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RefuseAmbiguousLength)],
+        middleware=middleware,
         exception_handlers={HTTPException: http_error},
     )
 
 
+async def _flush_repeats_every(seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        flush_repeats()
+
+
+PURGE_INTERVAL = 6 * 3600.0
+
+
+async def _purge_every(svc: Services) -> None:
+    """FEEDBACK_PURGE_AFTER_DAYS: purge at start, then every few hours; one instance at a
+    time when several share a database."""
+    age = svc.settings.purge_after_days * 86400
+    while True:
+        try:
+            async with svc.store.exclusive("purge") as mine:
+                if mine:
+                    count = await purge_closed(svc.store, age)
+                    if count:
+                        log.info("purged %d closed reports", count, extra={"purged": count})
+        except Exception:  # a failed pass is logged and tried again next time
+            log.exception("scheduled purge failed")
+        await asyncio.sleep(PURGE_INTERVAL)
+
+
 def app_from_environment() -> Starlette:
-    """Factory for `uvicorn --factory` and `feedback serve`."""
-    return create_app(load_settings())
+    """Factory for `uvicorn --factory` and `feedback serve`: each worker process logs in
+    the configured format."""
+    settings = load_settings()
+    configure(settings.log_format, settings.log_level)
+    return create_app(settings)

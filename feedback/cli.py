@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import logging
+import os
 import secrets
 import shutil
 import signal
@@ -18,6 +20,9 @@ from feedback.embed import embed_tag
 from feedback.normalise import UrlError, normalise_origin
 from feedback.settings import MissingSecret, Settings, load_settings
 from feedback.store import Store, StoreError, make_store
+
+# prometheus-client reads this when it is first imported: set before the app is loaded.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class CommandError(Exception):
@@ -71,12 +76,24 @@ def cmd_serve(args: argparse.Namespace) -> None:
         stack = choose_stack(args.loop, args.http)
     except StackError as exc:
         raise CommandError(str(exc)) from None
+    from feedback.logs import configure
+
+    # The workers read their settings again: the flags must reach them too.
+    if args.log_level:
+        os.environ["FEEDBACK_LOG_LEVEL"] = args.log_level
+    if args.access_log:
+        os.environ["FEEDBACK_ACCESS_LOG"] = "true"
+    settings = _settings()
+    configure(settings.log_format, settings.log_level)
+    log = logging.getLogger("feedback")
     version = _migrate(settings)
     where = make_store(settings.database).location
-    print(f"feedback: database {where} at schema version {version}", file=sys.stderr)
-    print(f"feedback: {stack.describe()}", file=sys.stderr)
+    log.info("database %s at schema version %d", where, version)
+    log.info("%s", stack.describe())
     for note in stack.notes:
-        print(f"feedback: {note}", file=sys.stderr)
+        log.info("%s", note)
+    if args.workers > 1 or os.environ.get(MULTIPROC_ENV):
+        _metrics_folder()
     set_deadlines(args.timeout_header, args.timeout_body)
     uvicorn.run(
         "feedback.app:app_from_environment",
@@ -88,8 +105,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
         http=stack.protocol,
         proxy_headers=False,  # client addresses come from FEEDBACK_TRUSTED_PROXIES only
         server_header=False,
-        log_level=args.log_level,
-        access_log=args.access_log,
+        # Logging is ours (feedback.logs): one format, and request lines from AccessLog,
+        # which leave out query strings and client addresses.
+        log_config=None,
+        access_log=False,
+        log_level=settings.log_level.lower(),
         timeout_keep_alive=args.timeout_keep_alive,
         limit_concurrency=args.limit_concurrency or None,
         # Open dashboards hold live streams; don't let them delay a restart for long.
@@ -97,10 +117,52 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
 
 
+def _metrics_folder() -> None:
+    """Workers count metrics into files in one folder, added up at each scrape. Counts
+    from an earlier run must not be added in, so the folder starts empty."""
+    folder = os.environ.get(MULTIPROC_ENV)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="feedback-metrics-")
+
+
 def cmd_migrate(args: argparse.Namespace) -> None:
     settings = _settings()
     version = _migrate(settings)
     print(f"{make_store(settings.database).location}: schema version {version}")
+
+
+def cmd_backup(args: argparse.Namespace) -> None:
+    settings = _settings()
+    store = make_store(settings.database)
+    if store.engine != "sqlite":
+        raise CommandError(
+            "feedback backup copies SQLite files; for PostgreSQL use pg_dump, e.g.\n"
+            "    pg_dump --format=custom --file=feedback.dump 'postgresql://USER@HOST/DB'\n"
+            "and pg_restore to bring it back (see the README, Backups)"
+        )
+    from feedback.store.sqlite import SqliteStore
+
+    assert isinstance(store, SqliteStore)
+    size = asyncio.run(store.backup(args.path))
+    print(f"Backed up {store.location} to {args.path} ({size // 1024} KiB).")
+
+
+def cmd_purge(args: argparse.Namespace) -> None:
+    from feedback.store.retention import parse_age, purge_closed
+
+    settings = _settings()
+    try:
+        age = parse_age(args.older_than)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if age <= 0:
+        raise CommandError("--older-than must be more than zero")
+    count = asyncio.run(_with_store(settings, lambda store: purge_closed(store, age)))
+    print(f"Purged {count} closed report{'s' if count != 1 else ''} older than {args.older_than}.")
 
 
 def cmd_site_add(args: argparse.Namespace) -> None:
@@ -349,11 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="worker processes (rate limits are counted per process)",
     )
-    serve.add_argument("--log-level", default="info", help="uvicorn log level")
+    serve.add_argument(
+        "--log-level", default=None, help="least severe log level (default FEEDBACK_LOG_LEVEL)"
+    )
     serve.add_argument(
         "--access-log",
         action="store_true",
-        help="log a line per request (off by default: the reverse proxy logs requests already)",
+        help="log a line per request even if FEEDBACK_ACCESS_LOG is off",
     )
     serve.add_argument(
         "--loop",
@@ -406,6 +470,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Apply every database migration not yet applied.",
     )
     mig.set_defaults(func=cmd_migrate)
+
+    backup = sub.add_parser(
+        "backup",
+        help="copy the SQLite database while the service runs",
+        description="Make a consistent copy of the SQLite database at PATH, safe to run "
+        "while the service takes reports. For PostgreSQL use pg_dump.",
+    )
+    backup.add_argument("path", help="file to write; must not exist yet")
+    backup.set_defaults(func=cmd_backup)
+
+    purge = sub.add_parser(
+        "purge",
+        help="delete closed reports older than an age",
+        description="Delete reports closed (fixed, not an error, spam) longer ago than "
+        "--older-than, with their submissions, search entries and history.",
+    )
+    purge.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 180d, 12w or 36h")
+    purge.set_defaults(func=cmd_purge)
 
     copy = sub.add_parser(
         "copy-data",

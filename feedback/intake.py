@@ -18,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from feedback.clients import client_ip, ip_hash
+from feedback.clients import client_ip, ip_hash, ip_hashes, network_of
 from feedback.errors import ApiError
 from feedback.locators import LocatorError, check_email, check_fragment, check_position
+from feedback.metrics import INTAKE_SECONDS, REPORTS
 from feedback.normalise import (
     TextError,
     UrlError,
@@ -35,6 +36,7 @@ from feedback.signals import REPORT_CREATED, REPORT_UPDATED
 from feedback.store import StoreUnavailable
 from feedback.store.refusals import keep_notify_address
 from feedback.store.reports import KINDS, NewSubmission
+from feedback.useragent import reduce_user_agent
 
 log = logging.getLogger("feedback.intake")
 
@@ -71,6 +73,11 @@ class Intake:
         )
         self.site_buckets = store.rate_limiter(
             "site", settings.rate_site_per_minute, settings.rate_site_burst
+        )
+        # Addresses next to each other (one /24 or /48) share a bucket too: a flood from
+        # many addresses of one network uses up its own allowance, not the site's.
+        self.prefix_buckets = store.rate_limiter(
+            "prefix", settings.rate_prefix_per_minute, settings.rate_prefix_burst
         )
 
     async def cors_headers(self, origin: str | None, allowed: frozenset[str] | None) -> dict:
@@ -157,13 +164,28 @@ class Intake:
         # Until the site is known, any registered origin may read our answer; after, only
         # the site's own origins may (so errors for another site's key stay opaque).
         seen: dict[str, frozenset[str]] = {}
+        start = time.perf_counter()
         try:
-            return await self._receive(scope, receive, headers, origin, seen)
+            try:
+                answer = await self._receive(scope, receive, headers, origin, seen)
+            except StoreUnavailable as exc:  # a read failed (a write failing is handled below)
+                self.state.health.write_failed(exc)
+                log.exception("could not read the store")
+                raise _unavailable() from None
         except ApiError as err:
+            INTAKE_SECONDS.observe(time.perf_counter() - start)
+            REPORTS.labels("refused", err.code).inc()
             allowed = seen.get("allowed")
             if allowed is not None and origin:
                 return err.response(_cors(origin, allowed))
-            return err.response(await self.cors_headers(origin, allowed))
+            try:
+                cors = await self.cors_headers(origin, allowed)
+            except StoreUnavailable:
+                cors = {}
+            return err.response(cors)
+        INTAKE_SECONDS.observe(time.perf_counter() - start)
+        REPORTS.labels(*getattr(answer, "outcome", ("accepted", ""))).inc()
+        return answer
 
     async def _receive(
         self,
@@ -179,6 +201,9 @@ class Intake:
         wait = await self.ip_buckets.take(ip_hash(settings.secret, ip))
         if wait:
             raise _too_many(wait)
+        wait = await self.prefix_buckets.take(ip_hash(settings.secret, network_of(ip)))
+        if wait:
+            raise _too_many(wait)
 
         content_type = headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != "application/json":
@@ -188,6 +213,9 @@ class Intake:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
+        except ValueError:
+            # An integer past Python's 4,300-digit conversion limit, among others.
+            raise ApiError(400, "malformed_json", "The body holds a number too large.") from None
         except RecursionError:
             raise ApiError(400, "malformed_json", "The body is nested too deeply.") from None
         if not isinstance(data, dict):
@@ -216,7 +244,9 @@ class Intake:
 
         if data.get(HONEYPOT_FIELD):
             # Filled by a bot. Look like success so it learns nothing; store nothing.
-            return _created(secrets.randbelow(10**6) + 1, False, origin)
+            fake = _created(secrets.randbelow(10**6) + 1, False, origin)
+            fake.outcome = ("refused", "honeypot")
+            return fake
 
         user_agent = headers.get("user-agent", "")
         sub = _validated(fields, site.id, user_agent, self.state.settings.secret, ip)
@@ -234,15 +264,13 @@ class Intake:
             )
         try:
             stored = await self.state.store.add_submission(sub)
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
             # Not the reader's fault, and nothing was kept: say so, and when to try again.
+            # Logged once a minute with a count however many sends fail the same way.
+            self.state.health.write_failed(exc)
             log.exception("could not store a report")
-            raise ApiError(
-                503,
-                "storage_unavailable",
-                "The report could not be saved just now. Please try again in a moment.",
-                headers={"Retry-After": "10"},
-            ) from None
+            raise _unavailable() from None
+        self.state.health.write_ok()
         if sub.notify_email and site.notify_reader:
             await keep_notify_address(
                 self.state.store, stored.report_id, sub.notify_email, time.time()
@@ -259,7 +287,10 @@ class Intake:
                     "at": time.time(),
                 },
             )
-        return _created(stored.report_id, stored.duplicate, origin)
+        created = _created(stored.report_id, stored.duplicate, origin)
+        if stored.duplicate:
+            created.outcome = ("merged", "")
+        return created
 
 
 _WANTED_HEADERS = frozenset({b"origin", b"content-type", b"content-length", b"user-agent"})
@@ -289,11 +320,13 @@ def _cors(origin: str, allowed: frozenset[str]) -> dict[str, str]:
 class _Created:
     """The 201 answer, sent as two ASGI messages without building a Response."""
 
-    __slots__ = ("headers", "body")
+    __slots__ = ("headers", "body", "outcome")
 
     def __init__(self, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         self.headers = headers
         self.body = body
+        # What the metrics count this answer as: (outcome, reason).
+        self.outcome = ("accepted", "")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 201, "headers": self.headers})
@@ -303,7 +336,7 @@ class _Created:
 def _created(report_id: int, duplicate: bool, origin: str) -> _Created:
     """201, for an origin already checked against the site's."""
     body = b'{"id":%d,"duplicate":%s}' % (report_id, b"true" if duplicate else b"false")
-    return _Created(
+    response = _Created(
         [
             (b"content-length", b"%d" % len(body)),
             (b"content-type", b"application/json"),
@@ -314,6 +347,16 @@ def _created(report_id: int, duplicate: bool, origin: str) -> _Created:
             (b"vary", b"Origin"),
         ],
         body,
+    )
+    return response
+
+
+def _unavailable() -> ApiError:
+    return ApiError(
+        503,
+        "storage_unavailable",
+        "The report could not be saved just now. Please try again in a moment.",
+        headers={"Retry-After": "10"},
     )
 
 
@@ -480,10 +523,8 @@ def _validated(
     except LocatorError as exc:
         raise ApiError(422, exc.code, str(exc), exc.field) from None
 
-    try:
-        user_agent = clean_line(user_agent)[: LIMITS.user_agent]
-    except TextError:
-        user_agent = ""
+    user_agent = reduce_user_agent(user_agent[: LIMITS.user_agent])
+    today_hash, yesterday_hash = ip_hashes(secret, ip)
 
     return NewSubmission(
         site_id=site_id,
@@ -497,7 +538,8 @@ def _validated(
         suggestion=suggestion,
         comment=comment,
         user_agent=user_agent,
-        ip_hash=ip_hash(secret, ip),
+        ip_hash=today_hash,
+        ip_hash_prev=yesterday_hash,
         fragment=fragment,
         position=position,
         notify_email=notify_email,

@@ -221,6 +221,69 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+
+def _log_format(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ("text", "json"):
+        raise ValueError(f"must be text or json, not {value!r}")
+    return value
+
+
+def _log_level(value: str) -> str:
+    value = value.strip().upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError(f"must be debug, info, warning or error, not {value!r}")
+    return value
+
+
+SETTINGS += (
+    Setting(
+        "FEEDBACK_LOG_FORMAT",
+        _log_format,
+        "text",
+        "Log lines on standard error as `text` or `json` (one object per line).",
+    ),
+    Setting(
+        "FEEDBACK_LOG_LEVEL",
+        _log_level,
+        "INFO",
+        "Least severe log level written: debug, info, warning or error.",
+    ),
+    Setting(
+        "FEEDBACK_ACCESS_LOG",
+        _bool,
+        True,
+        "Write one line per request (method, path, status, time). Off: only events and errors.",
+    ),
+    Setting(
+        "FEEDBACK_RATE_PREFIX_PER_MINUTE",
+        float,
+        60.0,
+        "Reports all addresses of one network (/24 for IPv4, /48 for IPv6) may send per "
+        "minute together, sustained.",
+    ),
+    Setting(
+        "FEEDBACK_RATE_PREFIX_BURST",
+        int,
+        60,
+        "Reports all addresses of one network (/24, /48) may send together in a burst.",
+    ),
+    Setting(
+        "FEEDBACK_PURGE_AFTER_DAYS",
+        float,
+        0.0,
+        "Delete closed reports (with everything readers sent for them) this many days "
+        "after they were closed, checked every few hours. 0: keep them until `feedback purge`.",
+    ),
+    Setting(
+        "FEEDBACK_METRICS_TOKEN",
+        Secret,
+        None,
+        "Bearer token for GET /metrics. Unset: /metrics answers only requests from this "
+        "machine that did not come through a proxy.",
+    ),
+)
+
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
 
 
@@ -251,6 +314,13 @@ class Settings:
     check_timeout: float = 10.0
     check_max_bytes: int = 2_000_000
     dictionary_dir: str = "/usr/share/hunspell"
+    log_format: str = "text"
+    log_level: str = "INFO"
+    access_log: bool = True
+    metrics_token: Secret | None = None
+    purge_after_days: float = 0.0
+    rate_prefix_per_minute: float = 60.0
+    rate_prefix_burst: int = 60
 
     @property
     def secret(self) -> str:

@@ -173,6 +173,8 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
         rate_site_burst=1000,
         # The page checker fetches pages in the background: only its own tests want it.
         checker=False,
+        rate_prefix_per_minute=6000.0,
+        rate_prefix_burst=1000,
     )
     return replace(base, **overrides)
 

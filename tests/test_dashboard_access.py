@@ -77,7 +77,12 @@ async def test_no_route_leaks_another_sites_report_to_an_editor(
     for method, path in dashboard_routes(app):
         # The live stream never ends by itself in-process; test_dashboard_live.py proves it
         # carries no other site's reports.
-        if path in ("/dashboard/logout", "/dashboard/login", "/dashboard/live"):
+        if path in (
+            "/dashboard/logout",
+            "/dashboard/logout-everywhere",
+            "/dashboard/login",
+            "/dashboard/live",
+        ):
             continue
         url = fill(path, foreign, site_b.id)
         queries = ["", f"?site={site_b.id}", f"?site={site_b.id}&status=all&q=confidential"]

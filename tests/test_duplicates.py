@@ -101,8 +101,8 @@ async def test_blocked_sender_lands_in_spam_without_touching_open_reports(
 
     async def block(conn):
         await conn.execute(
-            "INSERT INTO ip_blocks (ip_hash, until, created_at) VALUES (?, ?, ?)",
-            (blocked, time.time() + 3600, time.time()),
+            "INSERT INTO ip_blocks (site_id, ip_hash, until, created_at) VALUES (?, ?, ?, ?)",
+            (site.id, blocked, time.time() + 3600, time.time()),
         )
 
     await app.state.services.store.write(block)

@@ -43,6 +43,8 @@ def test_every_acknowledged_report_survives_kill_9(tmp_path, database) -> None:
         "FEEDBACK_RATE_IP_PER_MINUTE": "100000",
         "FEEDBACK_RATE_SITE_BURST": "100000",
         "FEEDBACK_RATE_SITE_PER_MINUTE": "100000",
+        "FEEDBACK_RATE_PREFIX_BURST": "100000",
+        "FEEDBACK_RATE_PREFIX_PER_MINUTE": "100000",
     }
     out = subprocess.run(
         [sys.executable, "-m", "feedback", "site", "add", "D", "--origin", "https://d.example"],

@@ -384,6 +384,7 @@ async def test_healthz_reports_database_ok(client) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+    assert response.json()["ready"] is True
 
 
 async def test_a_report_that_cannot_be_stored_is_a_503_to_retry(

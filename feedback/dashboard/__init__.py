@@ -84,6 +84,7 @@ routes = [
     Route("/login", auth.login_page, methods=["GET"]),
     Route("/login", auth.login_post, methods=["POST"]),
     Route("/logout", auth.logout, methods=["POST"]),
+    Route("/logout-everywhere", auth.logout_everywhere, methods=["POST"]),
     Route("/static/{name}", static, methods=["GET", "HEAD"]),
 ]
 

@@ -332,9 +332,15 @@ def _export_record(row: Any, summary: ReaderSummary | None = None) -> dict[str, 
     }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
 def neutralise(value: Any) -> Any:
-    """Spreadsheets run cells that start with = + - @ (or tab/CR) as formulas."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    """Spreadsheets run cells that start with = + - @ (or tab/CR) as formulas, and most of
+    them skip leading spaces first, so " =1+1" is a formula too."""
+    if isinstance(value, str) and (
+        value[:1] in FORMULA_STARTS or value.lstrip()[:1] in FORMULA_STARTS
+    ):
         return "'" + value
     return value
 

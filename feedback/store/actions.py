@@ -144,7 +144,13 @@ async def change_status(
         if to == "spam" and block_until is not None and rows:
             await tx.execute(
                 tx.sql.BLOCK_SENDERS,
-                {"until": block_until, "user": user_id, "now": now, "ids": [r["id"] for r in rows]},
+                {
+                    "until": block_until,
+                    "user": user_id,
+                    "now": now,
+                    "ids": [r["id"] for r in rows],
+                    "action": outcome.action_id,
+                },
             )
         return outcome
 
@@ -237,6 +243,8 @@ async def _undo_last(tx: Tx, user_id: int, visible: list[int] | None, now: float
         (found[0][0],),
     )
     rows = {r["id"]: r for r in await _reports(tx, [e[0] for e in events], visible)}
+    # A block set with the action goes with it: the sender's next report is not spam.
+    await tx.execute("DELETE FROM ip_blocks WHERE action_id = ?", (found[0][0],))
     for report_id, from_status, to_status in events:
         row = rows.get(report_id)
         # Someone else moved it since: their decision stands.

@@ -22,6 +22,7 @@ COPIED = (
     "resolution_notes",
     "reader_notify",
     "refused_sends",
+    "sessions",
 )
 # Tables the target rebuilds by itself as the rows above arrive (search index, totals),
 # or that belong to one engine's bookkeeping.

@@ -96,6 +96,15 @@ class Dialect:
     # After a duplicate's sends move to the kept report (:duplicate → :kept), the search
     # index follows, where it names reports ("" where it does not).
     MOVE_SEARCH: str
+    # Purging the reports in the list :ids: their search entries, submissions, history,
+    # and the reports themselves, in that order.
+    PURGE_SEARCH: str
+    PURGE_SUBMISSIONS: str
+    PURGE_EVENTS: str
+    PURGE_REPORTS: str
+    # Taken first in a sign-in throttle transaction, so such transactions run one at a
+    # time across every process and instance.
+    LOGIN_LOCK: str
 
     @staticmethod
     def search_terms(text: str) -> str:

@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg_pool import AsyncConnectionPool
 
+from feedback.metrics import BATCH_SIZE
 from feedback.signals import Signals
 from feedback.store.engine import (
     Dialect,
@@ -117,10 +118,12 @@ class PostgresDialect(Dialect):
         "AND (:all OR r.site_id = ANY(CAST(:visible AS bigint[]))) ORDER BY r.id FOR UPDATE OF r"
     )
     BLOCK_SENDERS = (
-        "INSERT INTO ip_blocks AS b (ip_hash, until, created_by, created_at) "
-        "SELECT DISTINCT ip_hash, :until, :user, :now FROM submissions "
-        "WHERE report_id = ANY(CAST(:ids AS bigint[])) "
-        "ON CONFLICT (ip_hash) DO UPDATE SET until = greatest(b.until, excluded.until)"
+        "INSERT INTO ip_blocks AS b (site_id, ip_hash, until, created_by, created_at, action_id) "
+        "SELECT DISTINCT r.site_id, s.ip_hash, :until, :user, :now, :action "
+        "FROM submissions s JOIN reports r ON r.id = s.report_id "
+        "WHERE s.report_id = ANY(CAST(:ids AS bigint[])) "
+        "ON CONFLICT (site_id, ip_hash) DO UPDATE SET until = greatest(b.until, excluded.until), "
+        "action_id = excluded.action_id"
     )
     QUEUE_STATUS = "r.status = ANY(CAST(:statuses AS text[]))"
     QUEUE_URL = "strpos(lower(r.url), lower(:url)) > 0"
@@ -157,6 +160,15 @@ class PostgresDialect(Dialect):
         "AND (:all OR site_id = ANY(CAST(:visible AS bigint[]))) "
         "GROUP BY day, status"
     )
+    # A transaction-scoped advisory lock, released at COMMIT or ROLLBACK.
+    LOGIN_LOCK = "SELECT pg_advisory_xact_lock(4021)"
+    PURGE_SEARCH = (
+        "DELETE FROM report_search WHERE rowid IN "
+        "(SELECT id FROM submissions WHERE report_id = ANY(CAST(:ids AS bigint[])))"
+    )
+    PURGE_SUBMISSIONS = "DELETE FROM submissions WHERE report_id = ANY(CAST(:ids AS bigint[]))"
+    PURGE_EVENTS = "DELETE FROM report_events WHERE report_id = ANY(CAST(:ids AS bigint[]))"
+    PURGE_REPORTS = "DELETE FROM reports WHERE id = ANY(CAST(:ids AS bigint[]))"
 
     @staticmethod
     def search_terms(text: str) -> str:
@@ -231,6 +243,9 @@ class _Intake:
         await asyncio.gather(*self._tasks)
         self._tasks = []
 
+    def queue_depth(self) -> int:
+        return len(self._waiting)
+
     async def submit(self, sub: NewSubmission) -> Stored:
         if not self._tasks or self._stopping:
             raise StoreUnavailable("the store is closed")
@@ -262,6 +277,7 @@ class _Intake:
                     b.future.set_result(stored)
 
     async def _write(self, subs: list[NewSubmission]) -> list[Stored]:
+        BATCH_SIZE.observe(len(subs))
         params = {"sends": sends_json(subs), "now": time.time()}
         for attempt in range(3):
             try:
@@ -581,7 +597,13 @@ class PostgresStore(Store):
             "current_setting('transaction_read_only') = 'off'"
         )
         assert row is not None
-        return {"schema_version": row[0], "writer": bool(row[1])}
+        problems = [] if row[1] else ["the database is read-only (a standby, or read-only)"]
+        return {
+            "schema_version": row[0],
+            "writer": bool(row[1]),
+            "writer_queue": self._intake.queue_depth(),
+            "problems": problems,
+        }
 
     async def table_columns(self, table: str) -> list[str]:
         rows = await self.fetchall(

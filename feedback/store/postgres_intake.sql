@@ -8,8 +8,8 @@ WITH sends AS (
     FROM jsonb_to_recordset(CAST(:sends AS jsonb)) AS s(
         n integer, site_id bigint, kind text, url text, title text, lang text,
         exact text, prefix text, suffix text, dedup_key text, suggestion text,
-        comment text, user_agent text, ip_hash text, fragment text, position_start bigint,
-        position_end bigint)
+        comment text, user_agent text, ip_hash text, ip_hash_prev text, fragment text,
+        position_start bigint, position_end bigint)
 ),
 -- A sender an editor blocked lands straight in spam, in a report of its own whose id is
 -- drawn here, so each of those sends knows its report without a second lookup.
@@ -19,8 +19,11 @@ flagged AS MATERIALIZED (
                AS spam_id
     FROM sends s
     CROSS JOIN LATERAL (
+        -- A block belongs to the site it was set on; yesterday's hash still matches.
         SELECT EXISTS (SELECT 1 FROM ip_blocks b
-                       WHERE b.ip_hash = s.ip_hash AND b.until > :now) AS blocked
+                       WHERE b.site_id = s.site_id
+                         AND b.ip_hash IN (s.ip_hash, s.ip_hash_prev)
+                         AND b.until > :now) AS blocked
     ) b
 ),
 -- Every other send merges into its open report or opens one. One row per quote: a

@@ -28,6 +28,8 @@ class NewSubmission:
     comment: str
     user_agent: str
     ip_hash: str
+    # The same address under yesterday's key: matches spam blocks set yesterday.
+    ip_hash_prev: str = ""
     # The text-fragment directive the reader's browser found to match this quote alone,
     # and the quote's offsets in the page's visible text (code points).
     fragment: str = ""
@@ -81,6 +83,7 @@ def sends_json(subs: list[NewSubmission]) -> str:
                 "comment": s.comment,
                 "user_agent": s.user_agent,
                 "ip_hash": s.ip_hash,
+                "ip_hash_prev": s.ip_hash_prev or s.ip_hash,
             }
             for n, s in enumerate(subs)
         ],

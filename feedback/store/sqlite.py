@@ -11,8 +11,10 @@ from typing import Any
 
 import aiosqlite
 
+from feedback.metrics import BATCH_SIZE
 from feedback.ratelimit import TokenBuckets
 from feedback.signals import Signals
+from feedback.store import sqlite_backup, sqlite_health
 from feedback.store.engine import (
     Dialect,
     Params,
@@ -48,10 +50,12 @@ class SqliteDialect(Dialect):
         "AND (:all OR r.site_id IN (SELECT value FROM json_each(:visible))) ORDER BY r.id"
     )
     BLOCK_SENDERS = (
-        "INSERT INTO ip_blocks (ip_hash, until, created_by, created_at) "
-        "SELECT DISTINCT ip_hash, :until, :user, :now FROM submissions "
-        "WHERE report_id IN (SELECT value FROM json_each(:ids)) "
-        "ON CONFLICT (ip_hash) DO UPDATE SET until = max(until, excluded.until)"
+        "INSERT INTO ip_blocks (site_id, ip_hash, until, created_by, created_at, action_id) "
+        "SELECT DISTINCT r.site_id, s.ip_hash, :until, :user, :now, :action "
+        "FROM submissions s JOIN reports r ON r.id = s.report_id "
+        "WHERE s.report_id IN (SELECT value FROM json_each(:ids)) "
+        "ON CONFLICT (site_id, ip_hash) DO UPDATE SET until = max(until, excluded.until), "
+        "action_id = excluded.action_id"
     )
     # Unary + keeps the planner walking ids in order instead of sorting a whole status.
     QUEUE_STATUS = "+r.status IN (SELECT value FROM json_each(:statuses))"
@@ -76,6 +80,22 @@ class SqliteDialect(Dialect):
     QUOTE_CONTAINS = "instr(r.quote_exact, :text) > 0"
     # Search rows name only their send, which moves with the merge by itself.
     MOVE_SEARCH = ""
+    # The one writer connection already runs write transactions one at a time.
+    LOGIN_LOCK = "SELECT 1"
+    # The search table keeps no text, so an entry is deleted by giving its text again.
+    PURGE_SEARCH = (
+        "INSERT INTO report_search (report_search, rowid, text) "
+        "SELECT 'delete', s.id, r.quote_exact || ' ' || s.comment || ' ' || s.suggestion "
+        "FROM submissions s JOIN reports r ON r.id = s.report_id "
+        "WHERE s.report_id IN (SELECT value FROM json_each(:ids))"
+    )
+    PURGE_SUBMISSIONS = (
+        "DELETE FROM submissions WHERE report_id IN (SELECT value FROM json_each(:ids))"
+    )
+    PURGE_EVENTS = (
+        "DELETE FROM report_events WHERE report_id IN (SELECT value FROM json_each(:ids))"
+    )
+    PURGE_REPORTS = "DELETE FROM reports WHERE id IN (SELECT value FROM json_each(:ids))"
     DAILY_BY_STATUS = (
         "SELECT date(day * 86400, 'unixepoch'), status, sum(n) FROM report_daily "
         "WHERE day >= CAST(:since / 86400 AS INTEGER) "
@@ -125,6 +145,12 @@ class _LocalBuckets:
         return self._buckets.take(key)
 
 
+def _store_counted(conn: sqlite3.Connection, items: list[NewSubmission]) -> list[Stored]:
+    """store_submissions, with the group-commit batch size counted."""
+    BATCH_SIZE.observe(len(items))
+    return store_submissions(conn, items)
+
+
 class SqliteStore(Store):
     engine = "sqlite"
 
@@ -132,6 +158,7 @@ class SqliteStore(Store):
         self.path = path
         self.location = path
         self.db = Database(path, readers=readers)
+        self._probe = sqlite_health.WriteProbe()
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def open(self) -> None:
@@ -153,7 +180,7 @@ class SqliteStore(Store):
 
     async def add_submission(self, sub: NewSubmission) -> Stored:
         try:
-            return await self.db.write_batched(store_submissions, sub)
+            return await self.db.write_batched(_store_counted, sub)
         except (sqlite3.Error, RuntimeError) as exc:
             raise StoreUnavailable(str(exc)) from exc
 
@@ -175,7 +202,25 @@ class SqliteStore(Store):
 
     async def health(self) -> dict[str, Any]:
         row = await self.fetchone("PRAGMA user_version")
-        return {"schema_version": row[0] if row else 0, "writer": self.db.writer is not None}
+        problems = sqlite_health.file_problems(self.path)
+        if self.db.wal_problem:
+            problems.append(self.db.wal_problem)
+        writer = self.db.writer is not None
+        if writer and not problems:
+            found = await self._probe.run(self.db)
+            if found:
+                problems.append(found)
+        return {
+            "schema_version": row[0] if row else 0,
+            "writer": writer,
+            "writer_queue": self.db.queue_depth(),
+            "problems": problems,
+        }
+
+    async def backup(self, target: str) -> int:
+        """A consistent copy of the database at `target`, made with SQLite's online
+        backup API while the service goes on writing; returns the copy's size."""
+        return await asyncio.to_thread(sqlite_backup.backup_file, self.path, target)
 
     async def table_columns(self, table: str) -> list[str]:
         rows = await self.fetchall("SELECT name FROM pragma_table_info(?) ORDER BY cid", (table,))

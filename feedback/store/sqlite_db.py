@@ -12,6 +12,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import time
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from feedback.store.engine import StoreError
+from feedback.store.engine import StoreError, StoreUnavailable
 from feedback.store.schema import migration_files
 
 log = logging.getLogger("feedback.store.sqlite")
@@ -32,6 +33,38 @@ Unit = Callable[[aiosqlite.Connection], Awaitable[T]]
 
 WRITER_SETUP = Path(__file__).parent / "sqlite_writer.sql"
 MAX_BATCH = 256
+# The write-ahead log is checkpointed and truncated once past the first size; past the
+# second, with no way to shrink it, writes are refused.
+WAL_CHECKPOINT_BYTES = 64 * 2**20
+WAL_REFUSE_BYTES = 256 * 2**20
+WAL_CHECK_SECONDS = 1.0
+BUSY_TIMEOUT_MS = 10000
+
+
+async def _checkpoint(conn: aiosqlite.Connection) -> tuple[int, int, int]:
+    # Without waiting for readers: a TRUNCATE checkpoint would otherwise wait out the
+    # whole busy timeout behind a long read, holding up every write meanwhile.
+    await conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        async with conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+            row = await cur.fetchone()
+    finally:
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return (int(row[0]), int(row[1]), int(row[2])) if row else (1, 0, 0)
+
+
+def _unwritable(path: str) -> bool:
+    """The file exists and cannot be written (read-only, or immutable even to root)."""
+    return not os.access(path, os.W_OK) and os.path.exists(path)
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
 BUSY_TIMEOUT = 10.0  # seconds, as the connections' busy_timeout
 # Several processes on one file (`serve --workers N`) take turns at SQLite's write lock.
 # SQLite's own busy handler sleeps in steps growing to 100 ms, so a writer that finds the
@@ -66,7 +99,7 @@ async def connect(path: str, *, query_only: bool = False) -> aiosqlite.Connectio
         raise DatabaseError(f"cannot open database {path!r}: {exc}") from None
     try:
         conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA busy_timeout = 10000")
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await conn.execute("PRAGMA foreign_keys = ON")
         if query_only:
             await conn.execute("PRAGMA query_only = ON")
@@ -127,6 +160,8 @@ Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 class _Unit:
     future: asyncio.Future[Any]
     unit: Unit[Any]
+    # Run outside any transaction (a checkpoint cannot run inside one).
+    raw: bool = False
 
 
 @dataclass
@@ -172,6 +207,8 @@ class Writer:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Asked before every batch and unit: a reason not to touch the files now, or None.
+        self.guard: Callable[[], str | None] = lambda: None
         self._contended_at = -CONTENDED_FOR  # when a batch last found the file locked
 
     def start(self) -> None:
@@ -187,9 +224,9 @@ class Writer:
         await self._task
         self._task = None
 
-    async def submit(self, unit: Unit[T]) -> T:
+    async def submit(self, unit: Unit[T], *, raw: bool = False) -> T:
         future = self._future()
-        self._units.append(_Unit(future, unit))
+        self._units.append(_Unit(future, unit, raw))
         self._items.put(None)
         return await future
 
@@ -224,6 +261,19 @@ class Writer:
 
     async def _commit_units(self, units: list[_Unit]) -> None:
         conn = self._conn
+        # Raw units (the WAL watch's checkpoint) check the files themselves.
+        for job in [u for u in units if u.raw]:
+            try:
+                _settle_all([(job.future, await job.unit(conn), None)])
+            except Exception as exc:
+                _settle_all([(job.future, None, exc)])
+        units = [u for u in units if not u.raw]
+        if not units:
+            return
+        problem = self.guard()
+        if problem is not None:
+            _settle_all([(u.future, None, sqlite3.OperationalError(problem)) for u in units])
+            return
         results: list[Any] = []
         try:
             # A unit may read before it writes: its reads belong in the transaction too.
@@ -290,6 +340,12 @@ class Writer:
             knocked = False  # a stale knock: its unit has already run
 
     def _commit_items(self, raw: sqlite3.Connection, batch: list[_Item]) -> list[Outcome]:
+        problem = self.guard()
+        if problem is not None:
+            # Refused before touching the files: writing into a shared-memory file made
+            # immutable kills the process with SIGBUS, and a WAL that cannot be
+            # checkpointed would grow without end.
+            return [(item.future, None, sqlite3.OperationalError(problem)) for item in batch]
         groups: dict[BatchFn, list[_Item]] = {}
         for item in batch:
             groups.setdefault(item.fn, []).append(item)
@@ -367,6 +423,9 @@ class Database:
         self._all_readers: list[aiosqlite.Connection] = []
         self._writer_conn: aiosqlite.Connection | None = None
         self.writer: Writer | None = None
+        # Set by the WAL watch when the log is past WAL_REFUSE_BYTES and cannot shrink.
+        self.wal_problem: str | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         self._writer_conn = await connect(self.path)
@@ -381,9 +440,17 @@ class Database:
             await self.close()
             raise
         self.writer = Writer(self._writer_conn)
+        self.writer.guard = self.files_guard
         self.writer.start()
+        if self.path != ":memory:":
+            self._watch = asyncio.create_task(self._watch_wal(), name="feedback-wal-watch")
 
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         if self.writer is not None:
             await self.writer.stop()
             self.writer = None
@@ -393,6 +460,59 @@ class Database:
         if self._writer_conn is not None:
             await self._writer_conn.close()
             self._writer_conn = None
+
+    def files_guard(self) -> str | None:
+        """Why the files must not be touched right now, or None. A few `access` calls:
+        cheap enough to ask before every batch."""
+        if self.path == ":memory:":
+            return None
+        for suffix in ("", "-wal", "-shm"):
+            name = self.path + suffix
+            if _unwritable(name):
+                return f"{os.path.basename(name)} is read-only or immutable; not writing"
+        return self.wal_problem
+
+    async def _watch_wal(self) -> None:
+        """Keep the write-ahead log bounded: past WAL_CHECKPOINT_BYTES, checkpoint it and
+        truncate it to nothing; past WAL_REFUSE_BYTES with no way to shrink it (a reader
+        holding an old snapshot, a main file that cannot be written), refuse writes until
+        it can, rather than fill the disk."""
+        wal = self.path + "-wal"
+        while True:
+            await asyncio.sleep(WAL_CHECK_SECONDS)
+            size = _size(wal)
+            if size is None:
+                continue
+            if size <= WAL_CHECKPOINT_BYTES:
+                self.wal_problem = None
+                continue
+            reason = ""
+            if self.writer is not None and self.files_guard() in (None, self.wal_problem):
+                try:
+                    busy, _, _ = await self.writer.submit(_checkpoint, raw=True)
+                    if busy:
+                        reason = "a reader holds an old snapshot"
+                except (sqlite3.Error, RuntimeError) as exc:
+                    reason = str(exc)
+            else:
+                reason = self.files_guard() or "the writer is not running"
+            size = _size(wal) or 0
+            if size > WAL_REFUSE_BYTES:
+                self.wal_problem = (
+                    f"the write-ahead log is {size // 2**20} MiB and cannot be "
+                    f"checkpointed ({reason or 'no progress'}); refusing writes"
+                )
+                log.error("%s", self.wal_problem)
+            elif size <= WAL_CHECKPOINT_BYTES:
+                self.wal_problem = None
+            elif reason:
+                log.warning("write-ahead log at %d MiB: %s", size // 2**20, reason)
+
+    def queue_depth(self) -> int:
+        """Writes waiting for the writer connection."""
+        if self.writer is None:
+            return 0
+        return self.writer._items.qsize() + len(self.writer._units)
 
     async def write(self, unit: Unit[T]) -> T:
         if self.writer is None:
@@ -406,6 +526,11 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
+        # Readers write their marks into the shared-memory file: if it cannot be written,
+        # touching it would kill the process with SIGBUS.
+        shm = self.path + "-shm"
+        if self.path != ":memory:" and _unwritable(shm):
+            raise StoreUnavailable(f"{os.path.basename(shm)} is read-only or immutable")
         conn = await self._readers.get()
         try:
             yield conn

@@ -36,8 +36,11 @@ CREATE TEMP TRIGGER intake_batch_store AFTER INSERT ON intake_batch BEGIN
            value ->> 'dedup_key', value ->> 'suggestion', value ->> 'comment',
            value ->> 'user_agent', value ->> 'ip_hash',
            -- A sender an editor blocked lands straight in spam.
+           -- A block belongs to the site it was set on; yesterday's hash still matches.
            EXISTS (SELECT 1 FROM ip_blocks b
-                   WHERE b.ip_hash = value ->> 'ip_hash' AND b.until > new.now),
+                   WHERE b.site_id = value ->> 'site_id'
+                     AND b.ip_hash IN (value ->> 'ip_hash', value ->> 'ip_hash_prev')
+                     AND b.until > new.now),
            value ->> 'fragment', value ->> 'position_start', value ->> 'position_end'
     FROM json_each(new.sends);
 

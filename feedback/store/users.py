@@ -3,50 +3,21 @@ and the record of failed sign-ins that throttling reads."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import secrets
 import time
 from dataclasses import dataclass
 
+# The hash functions live in feedback.passwords; these names stay importable from here.
+from feedback.passwords import (  # noqa: F401
+    DUMMY_HASH,
+    check_password,
+    hash_password,
+    hash_password_async,
+)
 from feedback.store.engine import Row, Store, Tx
 
 ROLES = ("admin", "editor")
-# scrypt cost: n=2**14, r=8, p=1 takes ~50 ms and 16 MiB, the usual interactive setting.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 THROTTLE_WINDOW = 15 * 60
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
-    )
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
-
-
-def check_password(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        candidate = hashlib.scrypt(
-            password.encode(),
-            salt=bytes.fromhex(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            maxmem=64 * 1024 * 1024,
-            dklen=len(digest) // 2,
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(candidate.hex(), digest)
-
-
-# Spent on unknown emails too, so a sign-in takes as long whether the account exists or not.
-DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -127,7 +98,7 @@ async def add_user(store: Store, email: str, password: str, role: str, site_ids:
     email = _check(email, role)
     if len(password) < 8:
         raise UserError("the password needs at least 8 characters")
-    password_hash = hash_password(password)
+    password_hash = await hash_password_async(password)
 
     async def unit(tx: Tx) -> int:
         if await tx.fetchone(f"SELECT 1 FROM users WHERE {_BY_EMAIL}", (email,)):
@@ -156,6 +127,9 @@ async def update_user(
             "UPDATE users SET role = ?, disabled = ? WHERE id = ?",
             (role, int(disabled), user_id),
         )
+        if disabled:
+            # Every sign-in ends: re-enabling the account later revives none of them.
+            await tx.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
         await tx.execute("DELETE FROM user_sites WHERE user_id = ?", (user_id,))
         await tx.executemany(_ADD_SITE, [(user_id, s) for s in site_ids])
 
@@ -165,27 +139,78 @@ async def update_user(
 async def set_password(store: Store, email: str, password: str) -> None:
     if len(password) < 8:
         raise UserError("the password needs at least 8 characters")
-    password_hash = hash_password(password)
+    password_hash = await hash_password_async(password)
 
     async def unit(tx: Tx) -> int:
-        return await tx.execute(
+        changed = await tx.execute(
             f"UPDATE users SET password_hash = ? WHERE {_BY_EMAIL}", (password_hash, email.strip())
         )
+        # A new password ends every sign-in made with the old one.
+        await tx.execute(
+            f"DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE {_BY_EMAIL})",
+            (email.strip(),),
+        )
+        return changed
 
     if not await store.write(unit):
         raise UserError(f"no user {email}")
 
 
+async def failures(store: Store, key: str, now: float) -> int:
+    """Failed (or still unchecked) sign-ins counted against `key` in the window."""
+    row = await store.fetchone(
+        "SELECT count(*) FROM login_failures WHERE who = ? AND at > ?",
+        (key, now - THROTTLE_WINDOW),
+    )
+    return int(row[0]) if row else 0
+
+
 async def recent_failures(store: Store, keys: list[str], now: float) -> int:
-    """The most failures any one of `keys` (account, address) had in the window."""
-    worst = 0
-    for key in keys:
-        row = await store.fetchone(
-            "SELECT count(*) FROM login_failures WHERE who = ? AND at > ?",
-            (key, now - THROTTLE_WINDOW),
+    """The most failures any one of `keys` had in the window."""
+    return max([await failures(store, key, now) for key in keys] or [0])
+
+
+async def reserve_attempt(store: Store, limits: dict[str, int | None], now: float) -> str | None:
+    """Count a sign-in attempt against every key before its password is checked.
+
+    In one transaction (taken one at a time on every engine): if any key with a limit has
+    reached it, nothing is recorded and None comes back; otherwise a failure is recorded
+    under every key, tagged with a fresh attempt id that `forget_attempt` takes back when
+    the password turns out right. Sixty guesses at once get exactly the limit checked.
+    """
+    attempt = secrets.token_urlsafe(12)
+
+    async def unit(tx: Tx) -> str | None:
+        await tx.execute(tx.sql.LOGIN_LOCK)
+        for key, limit in limits.items():
+            if limit is None:
+                continue
+            row = await tx.fetchone(
+                "SELECT count(*) FROM login_failures WHERE who = ? AND at > ?",
+                (key, now - THROTTLE_WINDOW),
+            )
+            if row is not None and int(row[0]) >= limit:
+                return None
+        await tx.execute("DELETE FROM login_failures WHERE at < ?", (now - THROTTLE_WINDOW,))
+        await tx.executemany(
+            "INSERT INTO login_failures (who, at, attempt) VALUES (?, ?, ?)",
+            [(key, now, attempt) for key in limits],
         )
-        worst = max(worst, row[0] if row else 0)
-    return worst
+        return attempt
+
+    return await store.write(unit)
+
+
+async def forget_attempt(store: Store, attempt: str, clear: list[str]) -> None:
+    """The password was right: the attempt was no failure, and the keys in `clear` start
+    afresh."""
+
+    async def unit(tx: Tx) -> None:
+        await tx.execute("DELETE FROM login_failures WHERE attempt = ?", (attempt,))
+        for key in clear:
+            await tx.execute("DELETE FROM login_failures WHERE who = ?", (key,))
+
+    await store.write(unit)
 
 
 async def record_failure(store: Store, keys: list[str], now: float) -> None:
@@ -210,7 +235,7 @@ async def replace_password(store: Store, user_id: int, password: str, expected_h
     made for the old password can be used once, and two uses cannot both win."""
     if len(password) < 8:
         raise UserError("the password needs at least 8 characters")
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await hash_password_async(password)
     changed = await store.write(
         lambda tx: tx.execute(
             "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
@@ -232,3 +257,51 @@ async def delete_user(store: Store, user_id: int) -> None:
         await tx.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
     await store.write(unit)
+
+
+# -- sessions ---------------------------------------------------------------------------
+
+
+async def start_session(store: Store, user_id: int, max_age: int) -> str:
+    """A new sign-in for `user_id`; its id goes in the signed cookie."""
+    session_id = secrets.token_urlsafe(24)
+    now = time.time()
+
+    async def unit(tx: Tx) -> None:
+        await tx.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+        await tx.execute(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (session_id, user_id, now, now + max_age),
+        )
+
+    await store.write(unit)
+    return session_id
+
+
+async def session_user(store: Store, session_id: str) -> User | None:
+    """The active user a live session belongs to, or None."""
+    async with store.read() as tx:
+        row = await tx.fetchone(
+            "SELECT u.id, u.email, u.role, u.disabled FROM sessions s "
+            "JOIN users u ON u.id = s.user_id WHERE s.id = ? AND s.expires_at > ?",
+            (session_id, time.time()),
+        )
+        if row is None or row["disabled"]:
+            return None
+        return _user(row, await _site_ids(tx, row["id"]))
+
+
+async def end_session(store: Store, session_id: str) -> None:
+    async def unit(tx: Tx) -> None:
+        await tx.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    await store.write(unit)
+
+
+async def end_all_sessions(store: Store, user_id: int) -> int:
+    """Sign the user out everywhere; how many sign-ins ended."""
+
+    async def unit(tx: Tx) -> int:
+        return await tx.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+    return await store.write(unit)
