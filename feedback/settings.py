@@ -15,6 +15,8 @@ from typing import Any
 from starlette.config import Config
 from starlette.datastructures import Secret
 
+from feedback.mail import parse_smtp_url
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -30,6 +32,14 @@ def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network
         return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
     except ValueError as exc:
         raise ValueError(f"FEEDBACK_TRUSTED_PROXIES: {exc}") from None
+
+
+def _smtp_url(value: str) -> Secret | None:
+    # Checked here so a bad address stops the service at start, not at the first email.
+    if not value.strip():
+        return None
+    parse_smtp_url(value)
+    return Secret(value.strip())
 
 
 def _bool(value: str) -> bool:
@@ -114,6 +124,28 @@ SETTINGS: tuple[Setting, ...] = (
         "When an editor marks a report as spam and asks to block the sender, how many hours "
         "further reports from the same client are held back.",
     ),
+    Setting(
+        "FEEDBACK_SMTP_URL",
+        _smtp_url,
+        None,
+        "Mail server for email notifications: smtp://user:pass@host:587 (STARTTLS when the "
+        "server offers it; ?starttls=require insists) or smtps://user:pass@host:465 "
+        "(implicit TLS); ?cafile=PATH trusts a private CA. Empty: no email is sent.",
+    ),
+    Setting(
+        "FEEDBACK_MAIL_FROM",
+        str,
+        "",
+        "From address of the email the service sends, e.g. Feedback <feedback@example.com>. "
+        "Email is sent only when this and FEEDBACK_SMTP_URL are both set.",
+    ),
+    Setting(
+        "FEEDBACK_SMTP_TIMEOUT",
+        float,
+        30.0,
+        "Seconds to wait for the mail server to connect or answer before giving up "
+        "(the message is tried again later).",
+    ),
 )
 
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
@@ -133,6 +165,9 @@ class Settings:
     session_max_age: int = 1209600
     login_attempts: int = 5
     spam_block_hours: float = 24.0
+    smtp_url: Secret | None = None
+    mail_from: str = ""
+    smtp_timeout: float = 30.0
 
     @property
     def secret(self) -> str:
@@ -162,14 +197,15 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str = ".en
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         attr = setting.name.removeprefix("FEEDBACK_").lower()
-        if setting.default is None:
-            values[attr] = config(setting.name, cast=setting.cast, default=None)
-        else:
-            raw = config(
-                setting.name, default=str(setting.default) if setting.default != "" else ""
-            )
-            try:
-                values[attr] = setting.cast(raw)
-            except ValueError as exc:
-                raise ValueError(f"{setting.name}: {exc}") from None
+        # Cast here rather than through Config, whose errors quote the value: a secret
+        # such as a mail password must not end up in a start-up error.
+        default = None if setting.default is None else str(setting.default)
+        raw = config(setting.name, default=default)
+        if raw is None:
+            values[attr] = None
+            continue
+        try:
+            values[attr] = setting.cast(raw)
+        except ValueError as exc:
+            raise ValueError(f"{setting.name}: {exc}") from None
     return Settings(**values)
