@@ -24,6 +24,7 @@ from feedback.assets import Asset
 from feedback.database import Database
 from feedback.http_errors import http_error
 from feedback.intake import Intake
+from feedback.outbound import outbound_client
 from feedback.paths import TEMPLATES_DIR, WIDGET_DIR
 from feedback.settings import Settings, load_settings
 from feedback.signals import Signals
@@ -102,8 +103,8 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         db = Database(settings.database)
         await db.open()
         signals = Signals()
-        # One client for every outgoing request (webhooks); never follow redirects blindly.
-        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        # One client for every outgoing request: no redirects, no private addresses.
+        http = outbound_client(allow_private=settings.allow_private_targets)
         templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
         svc = Services(
             settings=settings,

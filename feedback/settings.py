@@ -146,6 +146,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds to wait for the mail server to connect or answer before giving up "
         "(the message is tried again later).",
     ),
+    Setting(
+        "FEEDBACK_ALLOW_PRIVATE_TARGETS",
+        _bool,
+        False,
+        "1 lets webhooks and other outgoing requests reach loopback, private and link-local "
+        "addresses (intranets, tests). Off: such targets are refused when saved and when sent.",
+    ),
 )
 
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
@@ -168,6 +175,7 @@ class Settings:
     smtp_url: Secret | None = None
     mail_from: str = ""
     smtp_timeout: float = 30.0
+    allow_private_targets: bool = False
 
     @property
     def secret(self) -> str:
