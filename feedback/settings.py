@@ -153,6 +153,33 @@ SETTINGS: tuple[Setting, ...] = (
         "1 lets webhooks and other outgoing requests reach loopback, private and link-local "
         "addresses (intranets, tests). Off: such targets are refused when saved and when sent.",
     ),
+    Setting(
+        "FEEDBACK_TELEGRAM_API",
+        str,
+        "https://api.telegram.org",
+        "Base address of the Telegram Bot API that telegram destinations post to.",
+    ),
+    Setting(
+        "FEEDBACK_DELIVERY_ATTEMPTS",
+        int,
+        14,
+        "Attempts at delivering one message before it is marked failed; with the default "
+        "backoff, 14 attempts span about a day.",
+    ),
+    Setting(
+        "FEEDBACK_DELIVERY_BACKOFF",
+        float,
+        30.0,
+        "Seconds before the first retry of a failed delivery; each further retry waits about "
+        "twice as long (with jitter), at most 4 hours.",
+    ),
+    Setting(
+        "FEEDBACK_NOTIFY_HOURLY_CAP",
+        int,
+        30,
+        "Messages one destination gets per hour before it switches to an hourly digest for "
+        "the rest of the hour (and says so).",
+    ),
 )
 
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
@@ -176,6 +203,10 @@ class Settings:
     mail_from: str = ""
     smtp_timeout: float = 30.0
     allow_private_targets: bool = False
+    telegram_api: str = "https://api.telegram.org"
+    delivery_attempts: int = 14
+    delivery_backoff: float = 30.0
+    notify_hourly_cap: int = 30
 
     @property
     def secret(self) -> str:

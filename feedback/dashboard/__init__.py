@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from feedback.assets import Asset
-from feedback.dashboard import admin, auth, live, queue, reports, stats
+from feedback.dashboard import action_links, admin, auth, live, queue, reports, stats
 from feedback.dashboard.middleware import SecurityHeadersMiddleware, SessionMiddleware
 from feedback.settings import Settings
 
@@ -55,6 +55,8 @@ routes = [
     Route("/users", admin.users_page, methods=["GET"]),
     Route("/users", admin.user_create, methods=["POST"]),
     Route("/users/{id:int}", admin.user_update, methods=["POST"]),
+    Route("/act/{action}/{token}", action_links.confirm_page, methods=["GET"]),
+    Route("/act/{action}/{token}", action_links.confirm_post, methods=["POST"]),
     Route("/login", auth.login_page, methods=["GET"]),
     Route("/login", auth.login_post, methods=["POST"]),
     Route("/logout", auth.logout, methods=["POST"]),
