@@ -7,6 +7,8 @@ expires after a week. Opening a link only shows a confirm page; its POST acts.
 
 from __future__ import annotations
 
+from urllib.parse import quote, urlsplit
+
 import itsdangerous
 from itsdangerous.exc import BadSignature, SignatureExpired
 
@@ -62,3 +64,31 @@ def action_urls(settings: Settings, report_id: int, user_id: int) -> dict[str, s
 
 def report_url(settings: Settings, report_id: int) -> str:
     return f"{settings.public_url.rstrip('/')}/dashboard/reports/{report_id}"
+
+
+def check_edit_template(template: str) -> str:
+    """A site's CMS edit link template, checked: http(s), with {url} or {path}."""
+    template = template.strip()
+    if not template:
+        return ""
+    if not template.lower().startswith(("http://", "https://")):
+        raise ValueError("the edit link must start with http:// or https://")
+    rest = template.replace("{url}", "").replace("{path}", "")
+    if "{" in rest or "}" in rest:
+        raise ValueError("the edit link may use only {url} and {path}")
+    if rest == template:
+        raise ValueError("the edit link must contain {url} or {path}")
+    return template
+
+
+def edit_url(template: str, page_url: str) -> str | None:
+    """The CMS link for a page: {url} is the page address, {path} its path, both encoded."""
+    if not template:
+        return None
+    try:
+        path = urlsplit(page_url).path or "/"
+    except ValueError:
+        return None
+    return template.replace("{url}", quote(page_url, safe="")).replace(
+        "{path}", quote(path, safe="/")
+    )
