@@ -28,8 +28,8 @@ from starlette.datastructures import Secret
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from feedback.app import create_app  # noqa: E402
-from feedback.database import migrate  # noqa: E402
 from feedback.settings import Settings  # noqa: E402
+from feedback.store.sqlite_db import migrate  # noqa: E402
 from feedback.store.users import hash_password  # noqa: E402
 
 SITES = 20

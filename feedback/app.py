@@ -21,13 +21,13 @@ from starlette.templating import Jinja2Templates
 
 from feedback import dashboard, demo
 from feedback.assets import Asset
-from feedback.database import Database
 from feedback.http_errors import http_error
 from feedback.intake import Intake
 from feedback.outbound import outbound_client
 from feedback.paths import TEMPLATES_DIR, WIDGET_DIR
 from feedback.settings import Settings, load_settings
 from feedback.signals import Signals
+from feedback.store import Store, make_store
 from feedback.store.sites import SiteCache
 
 log = logging.getLogger("feedback")
@@ -38,7 +38,7 @@ class Services:
     """Everything a request handler may need, owned by the lifespan."""
 
     settings: Settings
-    db: Database
+    store: Store
     sites: SiteCache
     signals: Signals
     http: httpx.AsyncClient
@@ -58,14 +58,14 @@ def services(request: Request) -> Services:
 
 async def healthz(request: Request) -> Response:
     svc = services(request)
+    headers = {"Cache-Control": "no-store"}
     try:
-        row = await svc.db.fetchone("SELECT 1")
-        ok = row is not None and svc.db.writer is not None
+        health = await svc.store.health()
     except Exception as exc:  # the point of the check is to report, not raise
-        return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
-    if not ok:
-        return JSONResponse({"status": "error"}, status_code=503)
-    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+        return JSONResponse({"status": "error", "error": str(exc)}, 503, headers)
+    if not health["writer"]:
+        return JSONResponse({"status": "error", **health}, 503, headers)
+    return JSONResponse({"status": "ok", **health}, headers=headers)
 
 
 async def widget_js(request: Request) -> Response:
@@ -100,16 +100,17 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        db = Database(settings.database)
-        await db.open()
+        store = make_store(settings.database)
+        await store.open()
         signals = Signals()
+        await store.connect_signals(signals)
         # One client for every outgoing request: no redirects, no private addresses.
         http = outbound_client(allow_private=settings.allow_private_targets)
         templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
         svc = Services(
             settings=settings,
-            db=db,
-            sites=SiteCache(db),
+            store=store,
+            sites=SiteCache(store),
             signals=signals,
             http=http,
             templates=templates,
@@ -124,7 +125,7 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         finally:
             await signals.drain()
             await http.aclose()
-            await db.close()
+            await store.close()
 
     routes = [
         # Intake first: it is by far the busiest route, and routes are tried in order.

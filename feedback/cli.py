@@ -10,9 +10,9 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from feedback.database import Database, DatabaseError, migrate
 from feedback.normalise import UrlError, normalise_origin
 from feedback.settings import MissingSecret, Settings, load_settings
+from feedback.store import Store, StoreError, make_store
 
 
 class CommandError(Exception):
@@ -36,13 +36,17 @@ def _origins(values: Sequence[str]) -> list[str]:
     return out
 
 
-async def _with_db(settings: Settings, fn: Callable) -> object:
-    db = Database(settings.database, readers=1)
-    await db.open()
+async def _with_store(settings: Settings, fn: Callable) -> object:
+    store = make_store(settings.database, connections=2)
+    await store.open()
     try:
-        return await fn(db)
+        return await fn(store)
     finally:
-        await db.close()
+        await store.close()
+
+
+def _migrate(settings: Settings) -> int:
+    return asyncio.run(make_store(settings.database).migrate())
 
 
 def embed_tag(base_url: str, site_key: str) -> str:
@@ -61,8 +65,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         settings.secret  # noqa: B018
     except MissingSecret as exc:
         raise CommandError(str(exc)) from None
-    version = asyncio.run(migrate(settings.database))
-    print(f"feedback: database {settings.database} at schema version {version}", file=sys.stderr)
+    version = _migrate(settings)
+    where = make_store(settings.database).location
+    print(f"feedback: database {where} at schema version {version}", file=sys.stderr)
     uvicorn.run(
         "feedback.app:app_from_environment",
         factory=True,
@@ -79,8 +84,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> None:
     settings = _settings()
-    version = asyncio.run(migrate(settings.database))
-    print(f"{settings.database}: schema version {version}")
+    version = _migrate(settings)
+    print(f"{make_store(settings.database).location}: schema version {version}")
 
 
 def cmd_site_add(args: argparse.Namespace) -> None:
@@ -91,7 +96,7 @@ def cmd_site_add(args: argparse.Namespace) -> None:
     if not name:
         raise CommandError("the site needs a name")
     origins = _origins(args.origin)
-    site = asyncio.run(_with_db(settings, lambda db: add_site(db, name, origins)))
+    site = asyncio.run(_with_store(settings, lambda store: add_site(store, name, origins)))
     print(f"Site {site.name!r} added. Key: {site.key}")
     print("Allowed origins: " + ", ".join(sorted(site.origins)))
     print("Paste this before </body> on every page of the site:")
@@ -106,7 +111,7 @@ def cmd_site_list(args: argparse.Namespace) -> None:
     from feedback.store.sites import list_sites
 
     settings = _settings()
-    sites = asyncio.run(_with_db(settings, list_sites))
+    sites = asyncio.run(_with_store(settings, list_sites))
     if not sites:
         print("No sites yet. Add one with: feedback site add NAME --origin https://example.com")
         return
@@ -137,17 +142,18 @@ def cmd_user_add(args: argparse.Namespace) -> None:
         raise CommandError("admins see every site; --site is for editors")
     password = _read_password(args.password_stdin)
 
-    async def go(db: Database) -> None:
-        keys = {s.key: s.id for s in await list_sites(db)}
+    async def go(store: Store) -> None:
+        keys = {s.key: s.id for s in await list_sites(store)}
         unknown = [k for k in args.site or [] if k not in keys]
         if unknown:
             raise CommandError("no site with key " + ", ".join(unknown))
         try:
-            await add_user(db, args.email, password, args.role, [keys[k] for k in args.site or []])
+            site_ids = [keys[k] for k in args.site or []]
+            await add_user(store, args.email, password, args.role, site_ids)
         except UserError as exc:
             raise CommandError(str(exc)) from None
 
-    asyncio.run(_with_db(settings, go))
+    asyncio.run(_with_store(settings, go))
     where = "every site" if args.role == "admin" else (", ".join(args.site or []) or "no sites yet")
     print(f"User {args.email} added as {args.role} ({where}).")
 
@@ -158,10 +164,10 @@ def cmd_user_list(args: argparse.Namespace) -> None:
 
     settings = _settings()
 
-    async def go(db: Database) -> tuple:
-        return await list_users(db), await list_sites(db)
+    async def go(store: Store) -> tuple:
+        return await list_users(store), await list_sites(store)
 
-    users, sites = asyncio.run(_with_db(settings, go))
+    users, sites = asyncio.run(_with_store(settings, go))
     if not users:
         print("No users yet. Add one with: feedback user add EMAIL --role admin")
         return
@@ -178,13 +184,13 @@ def cmd_user_passwd(args: argparse.Namespace) -> None:
     settings = _settings()
     password = _read_password(args.password_stdin)
 
-    async def go(db: Database) -> None:
+    async def go(store: Store) -> None:
         try:
-            await set_password(db, args.email, password)
+            await set_password(store, args.email, password)
         except UserError as exc:
             raise CommandError(str(exc)) from None
 
-    asyncio.run(_with_db(settings, go))
+    asyncio.run(_with_store(settings, go))
     print(f"Password for {args.email} changed.")
 
 
@@ -332,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (CommandError, DatabaseError, MissingSecret) as exc:
+    except (CommandError, StoreError, MissingSecret) as exc:
         print(f"feedback: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -7,8 +7,8 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from feedback.database import Database
 from feedback.settings import Settings
+from feedback.store import make_store
 from feedback.store.sites import add_site
 from feedback.store.users import add_user
 
@@ -32,13 +32,13 @@ async def prepare(settings: Settings, host: str, port: int) -> tuple[str, str, s
     origins = sorted(
         {f"http://{host}:{port}", f"http://127.0.0.1:{port}", f"http://localhost:{port}"}
     )
-    db = Database(settings.database, readers=1)
-    await db.open()
+    store = make_store(settings.database, connections=1)
+    await store.open()
     try:
-        site = await add_site(db, "Demo Gazette", origins)
+        site = await add_site(store, "Demo Gazette", origins)
         email = "editor@demo.example"
         password = secrets.token_urlsafe(9)
-        await add_user(db, email, password, "admin", [])
+        await add_user(store, email, password, "admin", [])
     finally:
-        await db.close()
+        await store.close()
     return site.key, email, password

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +29,10 @@ from feedback.normalise import (
     normalise_url,
     origin_of,
 )
-from feedback.ratelimit import TokenBuckets, retry_after
+from feedback.ratelimit import retry_after
 from feedback.signals import REPORT_CREATED, REPORT_UPDATED
-from feedback.store.reports import KINDS, NewSubmission, store_submissions
+from feedback.store import StoreUnavailable
+from feedback.store.reports import KINDS, NewSubmission
 
 log = logging.getLogger("feedback.intake")
 
@@ -61,8 +61,13 @@ class Intake:
     def __init__(self, app_state: Any) -> None:
         settings = app_state.settings
         self.state = app_state
-        self.ip_buckets = TokenBuckets(settings.rate_ip_per_minute, settings.rate_ip_burst)
-        self.site_buckets = TokenBuckets(settings.rate_site_per_minute, settings.rate_site_burst)
+        store = app_state.store
+        self.ip_buckets = store.rate_limiter(
+            "ip", settings.rate_ip_per_minute, settings.rate_ip_burst
+        )
+        self.site_buckets = store.rate_limiter(
+            "site", settings.rate_site_per_minute, settings.rate_site_burst
+        )
 
     async def cors_headers(self, origin: str | None, allowed: frozenset[str] | None) -> dict:
         if not origin:
@@ -118,7 +123,8 @@ class Intake:
     ) -> Response:
         settings = self.state.settings
         ip = client_ip(request.scope, settings.trusted_proxies)
-        wait = self.ip_buckets.take(ip)
+        # Keyed by the address's hash: PostgreSQL keeps the buckets in a table.
+        wait = await self.ip_buckets.take(ip_hash(settings.secret, ip))
         if wait:
             raise _too_many(wait)
 
@@ -148,7 +154,7 @@ class Intake:
             raise ApiError(
                 403, "origin_not_allowed", "This site does not accept reports from this origin."
             )
-        wait = self.site_buckets.take(site.key)
+        wait = await self.site_buckets.take(site.key)
         if wait:
             raise _too_many(wait)
 
@@ -166,8 +172,8 @@ class Intake:
                 "url",
             )
         try:
-            stored = await self.state.db.write_batched(store_submissions, sub)
-        except (sqlite3.Error, RuntimeError):
+            stored = await self.state.store.add_submission(sub)
+        except StoreUnavailable:
             # Not the reader's fault, and nothing was kept: say so, and when to try again.
             log.exception("could not store a report")
             raise ApiError(

@@ -52,7 +52,13 @@ def _bool(value: str) -> bool:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("FEEDBACK_DATABASE", str, "./feedback.db", "Path of the SQLite database file."),
+    Setting(
+        "FEEDBACK_DATABASE",
+        str,
+        "./feedback.db",
+        "Where reports are kept: the path of an SQLite file, or a "
+        "postgresql://user:password@host:port/dbname URL for PostgreSQL.",
+    ),
     Setting(
         "FEEDBACK_SECRET_KEY",
         Secret,

@@ -15,6 +15,7 @@ from typing import Any
 log = logging.getLogger("feedback.signals")
 
 Listener = Callable[[dict[str, Any]], Awaitable[None]]
+Relay = Callable[[str, dict[str, Any]], None]
 
 REPORT_CREATED = "report.created"
 REPORT_UPDATED = "report.updated"  # a duplicate merged into an open report
@@ -25,6 +26,9 @@ class Signals:
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Set by a store whose data other processes serve too: it passes each event on to
+        # them, and brings theirs back through emit_local.
+        self.relay: Relay | None = None
 
     def connect(self, event: str, listener: Listener) -> None:
         self._listeners[event].append(listener)
@@ -34,9 +38,15 @@ class Signals:
             self._listeners[event].remove(listener)
 
     def has_listeners(self, event: str) -> bool:
-        return bool(self._listeners.get(event))
+        return self.relay is not None or bool(self._listeners.get(event))
 
     def emit(self, event: str, payload: dict[str, Any]) -> None:
+        if self.relay is not None:
+            self.relay(event, payload)
+        self.emit_local(event, payload)
+
+    def emit_local(self, event: str, payload: dict[str, Any]) -> None:
+        """Only this process's listeners: for events that other processes emitted."""
         for listener in list(self._listeners.get(event, ())):
             task = asyncio.create_task(self._call(event, listener, payload))
             self._tasks.add(task)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,9 +23,10 @@ from starlette.applications import Starlette
 from starlette.datastructures import Secret
 
 from feedback.app import create_app
-from feedback.database import Database
 from feedback.settings import Settings
+from feedback.store import is_postgres_url, make_store
 from feedback.store.sites import Site, add_site
+from tests.postgres_cluster import Cluster
 
 CHROMIUM = os.environ.get("FEEDBACK_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,11 +40,110 @@ CHROMIUM_ARGS = [
 ]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run browser tests last. Once Playwright's sync API has started, its event loop stays
+ENGINES = ("sqlite", "postgres")
+
+
+def _in_browser(item: pytest.Item) -> bool:
+    return "playwright" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run on SQLite only: what they check is the page, and the store below
+    it is tested on both engines by everything else.
+
+    Browser tests run last. Once Playwright's sync API has started, its event loop stays
     current in this thread until the session ends, and every async test after it fails with
     "cannot be called from a running event loop"."""
-    items.sort(key=lambda item: "playwright" in getattr(item, "fixturenames", ()))
+    dropped = [
+        item
+        for item in items
+        if _in_browser(item)
+        and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("database") == "postgres"
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+    items.sort(key=_in_browser)
+
+
+def _run_aside(coro: Any) -> Any:
+    """Run a coroutine to the end on a thread of its own: the calling thread may have an
+    event loop running already (an async test, or Playwright's)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[tuple[Cluster, str]]:
+    """A PostgreSQL server for the session, and a database migrated once to copy from."""
+    try:
+        cluster = Cluster()
+        cluster.start()
+    except Exception as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL could not be started; CI must install it: {exc}")
+        pytest.skip(f"PostgreSQL could not be started (apt-get install postgresql): {exc}")
+    try:
+        template = cluster.create_database()
+        _run_aside(make_store(cluster.url_for(template)).migrate())
+        yield cluster, template
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=ENGINES)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """FEEDBACK_DATABASE for a test, on each engine in turn: an SQLite file, or a fresh
+    PostgreSQL database made from the migrated template."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "feedback.db")
+        return
+    cluster, template = request.getfixturevalue("postgres_cluster")
+    name = cluster.create_database(template)
+    try:
+        yield cluster.url_for(name)
+    finally:
+        cluster.drop_database(name)
+
+
+async def using_store(database: str, fn: Any) -> Any:
+    """Open the database as the CLI does, run `fn(store)`, close it."""
+    store = make_store(database, connections=2)
+    await store.open()
+    try:
+        return await fn(store)
+    finally:
+        await store.close()
+
+
+def run_with_store(database: str, fn: Any) -> Any:
+    """using_store from plain code, on a thread of its own."""
+    return _run_aside(using_store(database, fn))
+
+
+def query_database(database: str, sql: str, params: tuple | dict = ()) -> list[Any]:
+    """Rows straight from the database, outside the service: rows by name and position."""
+    if is_postgres_url(database):
+        import psycopg
+
+        from feedback.store.postgres import _rows
+
+        if isinstance(params, dict):
+            sql = re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)
+        else:
+            sql = sql.replace("?", "%s")
+        with psycopg.connect(database, autocommit=True, row_factory=_rows) as conn:
+            cur = conn.execute(sql, params or None)
+            return cur.fetchall() if cur.description else []
+    conn = sqlite3.connect(database)
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = conn.execute(sql, params).fetchall()
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +176,8 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def settings(tmp_path: Path, database: str) -> Settings:
+    return make_settings(tmp_path, database=database)
 
 
 @pytest.fixture
@@ -95,7 +197,7 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def site(app: Starlette) -> Site:
     svc = app.state.services
-    return await add_site(svc.db, "Example News", ["https://example.com"])
+    return await add_site(svc.store, "Example News", ["https://example.com"])
 
 
 def report_payload(site: Site, **overrides) -> dict:
@@ -126,25 +228,11 @@ class LiveServer:
     app: Starlette
 
     def add_site(self, name: str, origins: list[str]) -> Site:
-        async def go() -> Site:
-            db = Database(self.settings.database, readers=1)
-            await db.open()
-            try:
-                return await add_site(db, name, origins)
-            finally:
-                await db.close()
-
         # A thread of its own: a browser test's thread already has Playwright's loop running.
-        with ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, go()).result()
+        return run_with_store(self.settings.database, lambda s: add_site(s, name, origins))
 
-    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        conn = sqlite3.connect(self.settings.database)
-        conn.row_factory = sqlite3.Row
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
+    def query(self, sql: str, params: tuple = ()) -> list[Any]:
+        return query_database(self.settings.database, sql, params)
 
 
 def run_in_thread(app: Starlette, port: int) -> tuple[uvicorn.Server, threading.Thread]:
@@ -161,9 +249,9 @@ def run_in_thread(app: Starlette, port: int) -> tuple[uvicorn.Server, threading.
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+def live_server(tmp_path: Path, database: str) -> Iterator[LiveServer]:
     port = free_port()
-    settings = make_settings(tmp_path, public_url=f"http://127.0.0.1:{port}")
+    settings = make_settings(tmp_path, database=database, public_url=f"http://127.0.0.1:{port}")
     app = create_app(settings)
     server, thread = run_in_thread(app, port)
     try:

@@ -16,7 +16,7 @@ PASSWORD = "correct horse battery"
 async def make_user(
     app: Starlette, email: str, role: str = "editor", sites: list[Site] | None = None
 ) -> int:
-    db = app.state.services.db
+    db = app.state.services.store
     return await add_user(db, email, PASSWORD, role, [s.id for s in sites or []])
 
 

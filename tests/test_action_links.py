@@ -19,7 +19,7 @@ def path_of(url: str) -> str:
 
 
 async def status_of(app, report_id: int) -> str:
-    row = await app.state.services.db.fetchone(
+    row = await app.state.services.store.fetchone(
         "SELECT status FROM reports WHERE id = ?", (report_id,)
     )
     return row[0]
@@ -52,7 +52,7 @@ async def test_get_changes_nothing_and_the_confirm_post_changes_the_report(
     assert done.status_code == 200
     assert "is marked fixed" in done.text
     assert await status_of(app, report) == "fixed"
-    history = await app.state.services.db.fetchall(
+    history = await app.state.services.store.fetchall(
         "SELECT user_id, to_status FROM report_events WHERE report_id = ?", (report,)
     )
     assert [tuple(h) for h in history] == [(editor, "fixed")]
@@ -93,7 +93,7 @@ async def test_an_expired_link_is_refused(app, client, report, editor) -> None:
 async def test_a_link_is_refused_once_its_editor_lost_access(
     app, client, report, editor, site
 ) -> None:
-    db = app.state.services.db
+    db = app.state.services.store
     url = path_of(action_url(app.state.services.settings, "fixed", report, editor))
     csrf = csrf_of((await client.get(url)).text)
     await update_user(db, editor, "editor", [], False)

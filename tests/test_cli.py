@@ -92,7 +92,7 @@ def test_secret_can_come_from_a_dot_env_file(tmp_path) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        assert wait_for(f"http://127.0.0.1:{port}/healthz", proc).json() == {"status": "ok"}
+        assert wait_for(f"http://127.0.0.1:{port}/healthz", proc).json()["status"] == "ok"
         assert (tmp_path / "feedback.db").exists()  # the default database path
     finally:
         proc.terminate()

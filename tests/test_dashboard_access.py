@@ -31,7 +31,7 @@ def dashboard_routes(app: Starlette) -> list[tuple[str, str]]:
 
 
 async def two_sites(app: Starlette, client: httpx.AsyncClient):
-    db = app.state.services.db
+    db = app.state.services.store
     site_a = await add_site(db, "Site A", ["https://a.example"])
     site_b = await add_site(db, "Site B", ["https://b.example"])
     own = await send_report(client, site_a, "https://a.example")
@@ -88,7 +88,7 @@ async def test_no_route_leaks_another_sites_report_to_an_editor(
             assert "Site B" not in r.text, (method, url)
             if "{id:int}" in path:
                 assert r.status_code == 404, (method, url, r.status_code)
-    status = await app.state.services.db.fetchone(
+    status = await app.state.services.store.fetchone(
         "SELECT status, note, assignee_id FROM reports WHERE id = ?", (foreign,)
     )
     assert tuple(status) == ("new", "", None)
@@ -105,7 +105,7 @@ async def test_editor_bulk_action_skips_reports_of_other_sites(
     await client.post(
         "/dashboard/actions", data={"to": "spam", "id": [str(own), str(foreign)], "csrf": csrf}
     )
-    rows = await app.state.services.db.fetchall("SELECT id, status FROM reports ORDER BY id")
+    rows = await app.state.services.store.fetchall("SELECT id, status FROM reports ORDER BY id")
     assert [tuple(r) for r in rows] == [(own, "spam"), (foreign, "new")]
 
 

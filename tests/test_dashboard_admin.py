@@ -75,7 +75,7 @@ async def test_admin_creates_changes_and_disables_users(
     assert r.status_code == 200
     page = r.text
     password = re.search(r"Their first password: (\S+)</p>", page).group(1)
-    db = app.state.services.db
+    db = app.state.services.store
     found = await credentials(db, "new@example.com")
     assert found and check_password(password, found[1])
     await client.post(
@@ -99,7 +99,7 @@ async def test_admin_creates_changes_and_disables_users(
 async def test_admin_cannot_lock_themselves_out(
     app: Starlette, client: httpx.AsyncClient, csrf: str
 ) -> None:
-    found = await credentials(app.state.services.db, "admin@example.com")
+    found = await credentials(app.state.services.store, "admin@example.com")
     r = await client.post(
         f"/dashboard/users/{found[0]}",
         data={"csrf": csrf, "role": "editor"},

@@ -131,7 +131,7 @@ async def test_disabled_user_cannot_sign_in(app: Starlette, client: httpx.AsyncC
     from feedback.store.users import update_user
 
     user_id = await make_user(app, "ed@example.com")
-    await update_user(app.state.services.db, user_id, "editor", [], disabled=True)
+    await update_user(app.state.services.store, user_id, "editor", [], disabled=True)
     csrf = csrf_of((await client.get("/dashboard/login")).text)
     r = await client.post(
         "/dashboard/login", data={"email": "ed@example.com", "password": PASSWORD, "csrf": csrf}
@@ -154,7 +154,7 @@ async def test_posts_without_a_valid_csrf_token_are_refused(
         await sign_in(other, "admin@example.com")
         r = await other.post("/dashboard/actions", data={"act": f"fixed:{report_id}", "csrf": csrf})
         assert r.status_code == 403
-    status = await app.state.services.db.fetchone(
+    status = await app.state.services.store.fetchone(
         "SELECT status FROM reports WHERE id = ?", (report_id,)
     )
     assert status[0] == "new"

@@ -6,9 +6,7 @@ and that is the site's origin, so reports and the text-fragment link point at a 
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,9 +19,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from feedback.database import Database
 from feedback.store.sites import Site
 from feedback.store.users import add_user
+from tests.conftest import run_with_store
 
 PASSWORD = "correct horse battery"
 T = TypeVar("T")
@@ -88,15 +86,11 @@ class Dashboard:
         return self.server.url
 
     def add_user(self, email: str, role: str, sites: list[Site]) -> None:
-        async def go() -> None:
-            db = Database(self.server.settings.database, readers=1)
-            await db.open()
-            try:
-                await add_user(db, email, PASSWORD, role, [s.id for s in sites])
-            finally:
-                await db.close()
-
-        off_loop(lambda: asyncio.run(go()))
+        site_ids = [s.id for s in sites]
+        run_with_store(
+            self.server.settings.database,
+            lambda store: add_user(store, email, PASSWORD, role, site_ids),
+        )
 
     def send(self, **fields: object) -> httpx.Response:
         body: dict[str, object] = {
@@ -123,12 +117,7 @@ class Dashboard:
         return {r["id"]: r["status"] for r in self.server.query("SELECT id, status FROM reports")}
 
     def execute(self, sql: str, params: tuple = ()) -> None:
-        conn = sqlite3.connect(self.server.settings.database)
-        try:
-            with conn:
-                conn.execute(sql, params)
-        finally:
-            conn.close()
+        self.server.query(sql, params)
 
     def sign_in(self, page: Page, email: str | None = None) -> None:
         page.goto(f"{self.url}/dashboard/")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from pathlib import Path
 
@@ -10,19 +9,18 @@ import pytest
 
 from feedback import demo
 from feedback.cli import main
-from feedback.database import Database
 from feedback.settings import Settings
 from feedback.store.sites import add_site
 from feedback.store.users import check_password, credentials
+from tests.conftest import run_with_store, using_store
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    db = tmp_path / "cli.db"
-    monkeypatch.setenv("FEEDBACK_DATABASE", str(db))
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: str) -> str:
+    monkeypatch.setenv("FEEDBACK_DATABASE", database)
     monkeypatch.setenv("FEEDBACK_SECRET_KEY", "k")
     monkeypatch.chdir(tmp_path)
-    return db
+    return database
 
 
 def run(argv: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> int:
@@ -30,32 +28,17 @@ def run(argv: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> in
     return main(argv)
 
 
-def stored_hash(db_path: Path, email: str) -> str:
-    async def go() -> str:
-        db = Database(str(db_path), readers=1)
-        await db.open()
-        try:
-            found = await credentials(db, email)
-            assert found
-            return found[1]
-        finally:
-            await db.close()
-
-    return asyncio.run(go())
+def stored_hash(database: str, email: str) -> str:
+    found = run_with_store(database, lambda store: credentials(store, email))
+    assert found
+    return found[1]
 
 
 def test_user_add_list_and_passwd(
-    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async def make_site() -> str:
-        db = Database(str(env), readers=1)
-        await db.open()
-        try:
-            return (await add_site(db, "News", ["https://news.example"])).key
-        finally:
-            await db.close()
-
-    key = asyncio.run(make_site())
+    site = run_with_store(env, lambda store: add_site(store, "News", ["https://news.example"]))
+    key = site.key
     argv = [
         "user",
         "add",
@@ -79,7 +62,7 @@ def test_user_add_list_and_passwd(
 
 
 def test_user_add_errors_go_to_stderr(
-    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["user", "add", "ed@news.example", "--role", "editor", "--site", "nope"]
     assert run(argv + ["--password-stdin"], monkeypatch, "long-enough\n") == 1
@@ -97,7 +80,7 @@ def test_user_add_errors_go_to_stderr(
 
 
 def test_password_prompt_asks_twice(
-    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     answers = iter(["typed-once", "typed-twice"])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
@@ -107,10 +90,5 @@ def test_password_prompt_asks_twice(
 
 async def test_demo_prints_a_login_that_works(settings: Settings) -> None:
     _, email, password = await demo.prepare(settings, "127.0.0.1", 8000)
-    db = Database(settings.database, readers=1)
-    await db.open()
-    try:
-        found = await credentials(db, email)
-    finally:
-        await db.close()
+    found = await using_store(settings.database, lambda store: credentials(store, email))
     assert found and check_password(password, found[1])

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from feedback.database import Database
 from feedback.store.users import add_user
+from tests.conftest import using_store
 
 PASSWORD = "correct horse battery"
 
@@ -21,12 +21,10 @@ def setup(live_server: Any) -> tuple[Any, Any]:
     async def go() -> tuple[Any, Any]:
         site_a = await live_server_site(live_server, "A", "https://a.example")
         site_b = await live_server_site(live_server, "B", "https://b.example")
-        db = Database(live_server.settings.database, readers=1)
-        await db.open()
-        try:
-            await add_user(db, "ed@a.example", PASSWORD, "editor", [site_a.id])
-        finally:
-            await db.close()
+        await using_store(
+            live_server.settings.database,
+            lambda store: add_user(store, "ed@a.example", PASSWORD, "editor", [site_a.id]),
+        )
         return site_a, site_b
 
     # A worker thread: a browser test earlier in the session may own this thread's loop.
@@ -37,12 +35,7 @@ def setup(live_server: Any) -> tuple[Any, Any]:
 async def live_server_site(live_server: Any, name: str, origin: str):
     from feedback.store.sites import add_site
 
-    db = Database(live_server.settings.database, readers=1)
-    await db.open()
-    try:
-        return await add_site(db, name, [origin])
-    finally:
-        await db.close()
+    return await using_store(live_server.settings.database, lambda s: add_site(s, name, [origin]))
 
 
 def report(base: str, site: Any, origin: str, exact: str) -> int:

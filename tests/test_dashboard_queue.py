@@ -28,7 +28,7 @@ def row_ids(html: str) -> list[int]:
 
 
 async def status_of(app: Starlette, report_id: int) -> str:
-    row = await app.state.services.db.fetchone(
+    row = await app.state.services.store.fetchone(
         "SELECT status FROM reports WHERE id = ?", (report_id,)
     )
     return row[0]
@@ -138,7 +138,7 @@ async def test_bulk_action_marks_selected_and_writes_events(
     )
     assert r.status_code == 303 and r.headers["location"] == "/dashboard/?kind=typo"
     assert [await status_of(app, i) for i in ids] == ["fixed"] * 3 + ["new"] * 2
-    events = await app.state.services.db.fetchall(
+    events = await app.state.services.store.fetchall(
         "SELECT report_id, from_status, to_status, user_id FROM report_events ORDER BY id"
     )
     assert [(e[0], e[1], e[2]) for e in events] == [(i, "new", "fixed") for i in ids[:3]]
@@ -183,7 +183,7 @@ async def test_undo_restores_the_last_action_and_records_it(
     assert [await status_of(app, i) for i in ids] == ["spam", "new", "new"]
     await client.post("/dashboard/undo", data={"csrf": csrf})
     assert [await status_of(app, i) for i in ids] == ["new", "new", "new"]
-    undo_events = await app.state.services.db.fetchall(
+    undo_events = await app.state.services.store.fetchall(
         "SELECT count(*) FROM report_events WHERE undoes IS NOT NULL"
     )
     assert undo_events[0][0] == 3
@@ -210,7 +210,7 @@ async def test_spam_with_block_holds_back_the_senders_next_reports(
     await client.post(
         "/dashboard/actions", data={"act": f"spam:{report_id}", "block": "1", "csrf": csrf}
     )
-    blocks = await app.state.services.db.fetchall("SELECT until FROM ip_blocks")
+    blocks = await app.state.services.store.fetchall("SELECT until FROM ip_blocks")
     assert len(blocks) == 1
     again = await send_report(client, site, ORIGIN, quote={"exact": "other"})
     assert await status_of(app, again) == "spam"

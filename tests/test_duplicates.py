@@ -17,7 +17,7 @@ async def test_duplicate_report_increments_count(client, site: Site, app) -> Non
     second = await post(client, report_payload(site, suggestion="The", comment="Fix please"))
     assert first.json() == {"id": 1, "duplicate": False}
     assert second.json() == {"id": 1, "duplicate": True}
-    db = app.state.services.db
+    db = app.state.services.store
     [report] = await db.fetchall("SELECT id, submission_count, first_seen, last_seen FROM reports")
     assert report["submission_count"] == 2
     assert report["last_seen"] >= report["first_seen"]
@@ -56,7 +56,7 @@ async def test_fifty_concurrent_identical_sends_make_one_report_with_count_50(
     bodies = [r.json() for r in responses]
     assert {b["id"] for b in bodies} == {1}
     assert sum(not b["duplicate"] for b in bodies) == 1
-    db = app.state.services.db
+    db = app.state.services.store
     [report] = await db.fetchall("SELECT submission_count FROM reports")
     assert report["submission_count"] == 50
     [count] = await db.fetchall("SELECT count(*) FROM submissions WHERE report_id = 1")
@@ -65,7 +65,7 @@ async def test_fifty_concurrent_identical_sends_make_one_report_with_count_50(
 
 async def test_closed_report_is_not_reopened_by_the_same_quote(client, site: Site, app) -> None:
     await post(client, report_payload(site))
-    db = app.state.services.db
+    db = app.state.services.store
 
     async def close(conn):
         await conn.execute("UPDATE reports SET status = 'fixed' WHERE id = 1")
@@ -85,7 +85,7 @@ async def test_in_progress_report_still_collects_duplicates(client, site: Site, 
     async def start(conn):
         await conn.execute("UPDATE reports SET status = 'in_progress' WHERE id = 1")
 
-    await app.state.services.db.write(start)
+    await app.state.services.store.write(start)
     assert (await post(client, report_payload(site))).json() == {"id": 1, "duplicate": True}
 
 
@@ -105,10 +105,10 @@ async def test_blocked_sender_lands_in_spam_without_touching_open_reports(
             (blocked, time.time() + 3600, time.time()),
         )
 
-    await app.state.services.db.write(block)
+    await app.state.services.store.write(block)
     response = await post(client, report_payload(site))
     assert response.status_code == 201
-    rows = await app.state.services.db.fetchall(
+    rows = await app.state.services.store.fetchall(
         "SELECT id, status, submission_count FROM reports ORDER BY id"
     )
     assert [tuple(r) for r in rows] == [(1, "new", 1), (2, "spam", 1)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
+from tests.conftest import free_port, query_database
 
 
 def start_server(env: dict, port: int, log: Path) -> subprocess.Popen:
@@ -35,10 +34,10 @@ def start_server(env: dict, port: int, log: Path) -> subprocess.Popen:
     raise AssertionError("server did not start")
 
 
-def test_every_acknowledged_report_survives_kill_9(tmp_path) -> None:
+def test_every_acknowledged_report_survives_kill_9(tmp_path, database) -> None:
     env = {
         **os.environ,
-        "FEEDBACK_DATABASE": str(tmp_path / "durable.db"),
+        "FEEDBACK_DATABASE": database,
         "FEEDBACK_SECRET_KEY": "durability-test",
         "FEEDBACK_RATE_IP_BURST": "100000",
         "FEEDBACK_RATE_IP_PER_MINUTE": "100000",
@@ -95,14 +94,12 @@ def test_every_acknowledged_report_survives_kill_9(tmp_path) -> None:
     # Restart on the same file: recovery from the WAL happens on open.
     restarted = start_server(env, port, tmp_path / "server.log")
     try:
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
     finally:
         restarted.terminate()
         restarted.wait(timeout=10)
-    conn = sqlite3.connect(env["FEEDBACK_DATABASE"])
-    stored = dict(conn.execute("SELECT quote_exact, id FROM reports").fetchall())
-    submissions = conn.execute("SELECT count(*) FROM submissions").fetchone()[0]
-    conn.close()
+    stored = {r[0]: r[1] for r in query_database(database, "SELECT quote_exact, id FROM reports")}
+    submissions = query_database(database, "SELECT count(*) FROM submissions")[0][0]
     missing = {q: i for q, i in acknowledged.items() if stored.get(q) != i}
     assert missing == {}
     assert submissions >= len(acknowledged)

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import httpx
 import pytest
 
 from feedback.store.sites import Site
-from tests.conftest import ORIGIN, report_payload
+from tests.conftest import ORIGIN, query_database, report_payload
 
 
 async def stored_reports(app) -> list[dict]:
-    rows = await app.state.services.db.fetchall("SELECT * FROM reports ORDER BY id")
+    rows = await app.state.services.store.fetchall("SELECT * FROM reports ORDER BY id")
     return [dict(r) for r in rows]
 
 
 async def stored_submissions(app) -> list[dict]:
-    rows = await app.state.services.db.fetchall("SELECT * FROM submissions ORDER BY id")
+    rows = await app.state.services.store.fetchall("SELECT * FROM submissions ORDER BY id")
     return [dict(r) for r in rows]
 
 
@@ -347,7 +346,7 @@ async def test_preflight_allows_exactly_the_sites_origins(client, site: Site) ->
 async def test_preflight_for_another_sites_key_is_refused(client, site: Site, app) -> None:
     from feedback.store.sites import add_site
 
-    other = await add_site(app.state.services.db, "Other", ["https://other.example"])
+    other = await add_site(app.state.services.store, "Other", ["https://other.example"])
     response = await client.options(
         f"/api/v1/reports?site={other.key}",
         headers={"Origin": "https://example.com", "Access-Control-Request-Method": "POST"},
@@ -364,7 +363,7 @@ async def test_preflight_for_another_sites_key_is_refused(client, site: Site, ap
 async def test_report_to_another_sites_key_from_this_origin_is_403(client, site, app) -> None:
     from feedback.store.sites import add_site
 
-    other = await add_site(app.state.services.db, "Other", ["https://other.example"])
+    other = await add_site(app.state.services.store, "Other", ["https://other.example"])
     body = report_payload(other, url="https://other.example/page")
     response = await client.post("/api/v1/reports", json=body, headers=ORIGIN)
     assert response.status_code == 403
@@ -384,16 +383,15 @@ async def test_get_on_the_intake_endpoint_is_405(client, site: Site) -> None:
 async def test_healthz_reports_database_ok(client) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json()["status"] == "ok"
 
 
 async def test_a_report_that_cannot_be_stored_is_a_503_to_retry(
     client, site: Site, app, caplog
 ) -> None:
     # Break the storage under the running service, as a full or damaged disk would.
-    other = sqlite3.connect(app.state.services.settings.database)
-    other.execute("DROP TABLE submissions")
-    other.close()
+    for table in ("report_search", "submissions"):
+        query_database(app.state.services.settings.database, f"DROP TABLE {table}")
     response = await client.post("/api/v1/reports", json=report_payload(site), headers=ORIGIN)
     assert response.status_code == 503
     assert error_of(response)["code"] == "storage_unavailable"

@@ -6,13 +6,14 @@ import sqlite3
 
 import pytest
 
-from feedback.database import Database, DatabaseError, migrate, migration_files
+from feedback.store.schema import migration_files
+from feedback.store.sqlite_db import Database, DatabaseError, migrate
 
 
 async def test_migrations_build_the_schema_from_an_empty_file(tmp_path) -> None:
     path = str(tmp_path / "new.db")
     version = await migrate(path)
-    assert version == len(migration_files()) >= 1
+    assert version == len(migration_files("sqlite")) >= 1
     conn = sqlite3.connect(path)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"sites", "site_origins", "reports", "submissions", "report_events", "users"} <= tables
@@ -49,7 +50,7 @@ async def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path) -> None:
 
 
 def test_migrations_are_numbered_without_gaps() -> None:
-    numbers = [n for n, _ in migration_files()]
+    numbers = [n for n, _ in migration_files("sqlite")]
     assert numbers == list(range(1, len(numbers) + 1))
 
 

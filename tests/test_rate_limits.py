@@ -12,9 +12,10 @@ from tests.conftest import ORIGIN, make_settings, report_payload
 
 
 @pytest.fixture
-async def strict_app(tmp_path):
+async def strict_app(tmp_path, database):
     settings = make_settings(
         tmp_path,
+        database=database,
         rate_ip_per_minute=2.0,
         rate_ip_burst=3,
         rate_site_per_minute=60.0,
@@ -32,7 +33,7 @@ def client_from(app, ip: str) -> httpx.AsyncClient:
 
 
 async def test_one_address_is_limited_with_retry_after(strict_app) -> None:
-    site = await add_site(strict_app.state.services.db, "S", ["https://example.com"])
+    site = await add_site(strict_app.state.services.store, "S", ["https://example.com"])
     async with client_from(strict_app, "198.51.100.1") as client:
         codes = []
         for n in range(4):
@@ -48,7 +49,7 @@ async def test_one_address_is_limited_with_retry_after(strict_app) -> None:
 
 
 async def test_other_addresses_are_not_affected(strict_app) -> None:
-    site = await add_site(strict_app.state.services.db, "S", ["https://example.com"])
+    site = await add_site(strict_app.state.services.store, "S", ["https://example.com"])
     for ip in ("198.51.100.1", "198.51.100.2"):
         async with client_from(strict_app, ip) as client:
             for n in range(2):  # 4 reports in all: under the site's burst of 5
@@ -58,7 +59,7 @@ async def test_other_addresses_are_not_affected(strict_app) -> None:
 
 
 async def test_site_limit_applies_across_addresses(strict_app) -> None:
-    site = await add_site(strict_app.state.services.db, "S", ["https://example.com"])
+    site = await add_site(strict_app.state.services.store, "S", ["https://example.com"])
     statuses = []
     for n in range(7):
         async with client_from(strict_app, f"198.51.100.{n + 10}") as client:
@@ -70,7 +71,7 @@ async def test_site_limit_applies_across_addresses(strict_app) -> None:
 
 
 async def test_forwarded_for_is_believed_only_from_trusted_proxies(strict_app) -> None:
-    site = await add_site(strict_app.state.services.db, "S", ["https://example.com"])
+    site = await add_site(strict_app.state.services.store, "S", ["https://example.com"])
     # A reader forging X-Forwarded-For directly is still limited by their own address.
     async with client_from(strict_app, "198.51.100.9") as client:
         statuses = []
@@ -83,18 +84,19 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(strict_app) -
     assert statuses == [201, 201, 201, 429]
 
 
-async def test_readers_behind_a_trusted_proxy_have_their_own_buckets(tmp_path) -> None:
+async def test_readers_behind_a_trusted_proxy_have_their_own_buckets(tmp_path, database) -> None:
     import ipaddress
 
     settings = make_settings(
         tmp_path,
+        database=database,
         rate_ip_per_minute=2.0,
         rate_ip_burst=2,
         trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),),
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        site = await add_site(app.state.services.db, "S", ["https://example.com"])
+        site = await add_site(app.state.services.store, "S", ["https://example.com"])
         async with client_from(app, "10.1.2.3") as proxy:
             statuses: dict[str, list[int]] = {}
             for reader in ("192.0.2.1", "192.0.2.2"):

@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from feedback.database import Database
 from feedback.store.reports import NewSubmission, store_submissions
 from feedback.store.sites import SiteCache, add_site
+from feedback.store.sqlite import SqliteStore
+from feedback.store.sqlite_db import Database
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
 batch_sizes: list[int] = []
@@ -121,8 +122,18 @@ async def test_a_caller_that_goes_away_does_not_lose_its_write(db) -> None:
     assert await notes(db) == ["abandoned", "after"]
 
 
-async def test_intake_waits_for_another_process_that_holds_the_write_lock(db) -> None:
-    site = await add_site(db, "News", ["https://news.example"])
+@pytest.fixture
+async def store(tmp_path):
+    """The same file behind the store's interface, for what the store builds on the writer."""
+    opened = SqliteStore(str(tmp_path / "store.db"))
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def test_intake_waits_for_another_process_that_holds_the_write_lock(store) -> None:
+    db = store.db
+    site = await add_site(store, "News", ["https://news.example"])
     other = sqlite3.connect(db.path, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # as `feedback site add` would, for a moment
     release = asyncio.get_running_loop().call_later(0.3, other.commit)
@@ -158,10 +169,10 @@ async def count_site_lookups(db: Database) -> list[str]:
     return seen
 
 
-async def test_many_requests_for_one_uncached_site_make_one_lookup(db) -> None:
-    site = await add_site(db, "News", ["https://news.example"])
-    cache = SiteCache(db)
-    lookups = await count_site_lookups(db)
+async def test_many_requests_for_one_uncached_site_make_one_lookup(store) -> None:
+    site = await add_site(store, "News", ["https://news.example"])
+    cache = SiteCache(store)
+    lookups = await count_site_lookups(store.db)
     found = await asyncio.gather(*(cache.get(site.key) for _ in range(50)))
     assert {s.id for s in found} == {site.id}
     assert len(lookups) == 1
@@ -170,12 +181,12 @@ async def test_many_requests_for_one_uncached_site_make_one_lookup(db) -> None:
     assert len(lookups) == 2  # an unknown key is remembered for a while too
 
 
-async def test_a_stale_site_is_served_at_once_and_refreshed_behind_it(db, tmp_path) -> None:
-    site = await add_site(db, "News", ["https://news.example"])
-    cache = SiteCache(db, ttl=0.05)
+async def test_a_stale_site_is_served_at_once_and_refreshed_behind_it(store, tmp_path) -> None:
+    site = await add_site(store, "News", ["https://news.example"])
+    cache = SiteCache(store, ttl=0.05)
     assert (await cache.get(site.key)).origins == {"https://news.example"}
     # Another process (the CLI) adds an origin.
-    other = sqlite3.connect(db.path)
+    other = sqlite3.connect(store.path)
     other.execute(
         "INSERT INTO site_origins (site_id, origin) VALUES (?, 'https://m.news.example')",
         (site.id,),
@@ -183,7 +194,7 @@ async def test_a_stale_site_is_served_at_once_and_refreshed_behind_it(db, tmp_pa
     other.commit()
     other.close()
     await asyncio.sleep(0.06)
-    lookups = await count_site_lookups(db)
+    lookups = await count_site_lookups(store.db)
     stale = await asyncio.gather(*(cache.get(site.key) for _ in range(20)))
     assert all(s.origins == {"https://news.example"} for s in stale)  # no waiting
     cache.ttl = 3600  # from here on, only the refresh already under way
@@ -196,10 +207,10 @@ async def test_a_stale_site_is_served_at_once_and_refreshed_behind_it(db, tmp_pa
     assert len(lookups) == 1
 
 
-async def test_a_lookup_under_way_when_the_cache_is_cleared_is_not_kept(db) -> None:
-    site = await add_site(db, "News", ["https://news.example"])
-    cache = SiteCache(db)
-    lookups = await count_site_lookups(db)
+async def test_a_lookup_under_way_when_the_cache_is_cleared_is_not_kept(store) -> None:
+    site = await add_site(store, "News", ["https://news.example"])
+    cache = SiteCache(store)
+    lookups = await count_site_lookups(store.db)
     in_flight = asyncio.ensure_future(cache.get(site.key))
     await asyncio.sleep(0)  # the lookup has started: it may read rows about to change
     cache.invalidate()  # as the dashboard does after changing a site

@@ -35,10 +35,10 @@ async def _resolve(request: Request) -> tuple[str, User, dict]:
         report_id, user_id = read_action_token(svc.settings, action, request.path_params["token"])
     except LinkError as exc:
         raise HTTPException(400, str(exc)) from None
-    user = await user_by_id(svc.db, user_id)
+    user = await user_by_id(svc.store, user_id)
     if user is None or user.disabled:
         raise HTTPException(403, LOST_ACCESS)
-    row = await report_by_id(svc.db, report_id, None)
+    row = await report_by_id(svc.store, report_id, None)
     if row is None:
         raise HTTPException(404)
     if not user.may_see(row["site_id"]):
@@ -72,10 +72,8 @@ async def confirm_post(request: Request) -> Response:
     action, user, report = await _resolve(request)
     svc = services(request)
     now = time.time()
-    outcome = await svc.db.write(
-        lambda conn: store_actions.change_status(
-            conn, [report["id"]], action, user.id, user.visible_sites(), now
-        )
+    outcome = await store_actions.change_status(
+        svc.store, [report["id"]], action, user.id, user.visible_sites(), now
     )
     request.state.user = user
     _announce(request, outcome.changed)

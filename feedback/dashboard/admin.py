@@ -41,7 +41,7 @@ def _flash(request: Request, message: str) -> None:
 
 @signed_in(admin=True)
 async def sites_page(request: Request, user: User) -> Response:
-    sites = await list_sites(services(request).db)
+    sites = await list_sites(services(request).store)
     return _render(request, "sites.html", {"user": user, "sites": sites, "error": ""})
 
 
@@ -55,16 +55,16 @@ async def site_create(request: Request, user: User) -> Response:
         error = "A site needs a name and at least one origin such as https://example.com."
         if bad:
             error = "Not an origin: " + ", ".join(bad)
-        sites = await list_sites(svc.db)
+        sites = await list_sites(svc.store)
         return _render(request, "sites.html", {"user": user, "sites": sites, "error": error}, 400)
-    site = await add_site(svc.db, name, origins)
+    site = await add_site(svc.store, name, origins)
     svc.sites.invalidate()
     _flash(request, f"Site {name} created.")
     return RedirectResponse(f"/dashboard/sites/{site.id}", status_code=303)
 
 
 async def _site_or_404(request: Request):
-    site = await site_by_id(services(request).db, request.path_params["id"])
+    site = await site_by_id(services(request).store, request.path_params["id"])
     if site is None:
         raise HTTPException(404)
     return site
@@ -74,7 +74,7 @@ async def _site_or_404(request: Request):
 async def site_page(request: Request, user: User) -> Response:
     svc = services(request)
     site = await _site_or_404(request)
-    last = await last_report_at(svc.db, site.id)
+    last = await last_report_at(svc.store, site.id)
     base = svc.settings.public_url or str(request.base_url).rstrip("/")
     return _render(
         request,
@@ -99,14 +99,14 @@ async def site_update(request: Request, user: User) -> Response:
     if not name or not origins or bad:
         _flash(request, "Not saved: a site needs a name and valid origins.")
     else:
-        await update_site(svc.db, site.id, name, origins)
+        await update_site(svc.store, site.id, name, origins)
         svc.sites.invalidate()
         _flash(request, "Site saved.")
     return RedirectResponse(f"/dashboard/sites/{site.id}", status_code=303)
 
 
 async def _users_page(request: Request, user: User, **extra: object) -> Response:
-    db = services(request).db
+    db = services(request).store
     ctx = {"user": user, "users": await list_users(db), "sites": await list_sites(db)}
     return _render(request, "users.html", {**ctx, "roles": ROLES, **extra})
 
@@ -128,7 +128,7 @@ async def user_create(request: Request, user: User) -> Response:
     role = str(form.get("role", "editor"))
     password = str(form.get("password", "")) or secrets.token_urlsafe(12)
     try:
-        await add_user(svc.db, email, password, role, _site_ids(form))
+        await add_user(svc.store, email, password, role, _site_ids(form))
     except UserError as exc:
         _flash(request, f"Not created: {exc}")
         return RedirectResponse("/dashboard/users", status_code=303)
@@ -154,7 +154,7 @@ async def user_update(request: Request, user: User) -> Response:
         _flash(request, "You cannot demote or disable yourself.")
         return RedirectResponse("/dashboard/users", status_code=303)
     try:
-        await update_user(svc.db, target, role, _site_ids(form), disabled)
+        await update_user(svc.store, target, role, _site_ids(form), disabled)
     except UserError as exc:
         _flash(request, f"Not saved: {exc}")
     else:

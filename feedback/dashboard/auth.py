@@ -72,7 +72,7 @@ async def current_user(request: Request) -> User | None:
     user_id = request.scope["session"].get("uid")
     if not isinstance(user_id, int):
         return None
-    user = await user_by_id(services(request).db, user_id)
+    user = await user_by_id(services(request).store, user_id)
     if user is None or user.disabled:
         return None
     return user
@@ -147,13 +147,13 @@ async def login_post(request: Request) -> Response:
             status_code=status,
         )
 
-    if await recent_failures(svc.db, keys, now) >= svc.settings.login_attempts:
+    if await recent_failures(svc.store, keys, now) >= svc.settings.login_attempts:
         return refuse(THROTTLED, 429)
-    found = await credentials(svc.db, email)
+    found = await credentials(svc.store, email)
     # Check a hash even for unknown emails, so timing does not tell which exist.
     ok = check_password(password, found[1] if found else DUMMY_HASH)
     if not found or not ok or found[2]:
-        await record_failure(svc.db, keys, now)
+        await record_failure(svc.store, keys, now)
         return refuse(GENERIC_FAILURE, 400)
     # A fresh session (and CSRF nonce) on sign-in, so a planted cookie is worth nothing.
     request.scope["session"].clear()

@@ -24,6 +24,7 @@ from feedback.store.queue import (
     QueueFilter,
     export_rows,
     queue_page,
+    report_site,
     status_counts,
 )
 from feedback.store.reports import KINDS, STATUSES
@@ -67,10 +68,10 @@ def _filter_from(params: QueryParams | dict) -> QueueFilter:
 async def _queue_context(request: Request, user: User, f: QueueFilter) -> dict[str, Any]:
     svc = services(request)
     visible = user.visible_sites()
-    rows, next_page = await queue_page(svc.db, f, visible)
-    counts = await status_counts(svc.db, visible, f.site_id)
+    rows, next_page = await queue_page(svc.store, f, visible)
+    counts = await status_counts(svc.store, visible, f.site_id)
     now = time.time()
-    sites = [s for s in await list_sites(svc.db) if user.may_see(s.id)]
+    sites = [s for s in await list_sites(svc.store) if user.may_see(s.id)]
     filter_qs = urlencode(f.params())
     view_qs = urlencode(f.params(cursor=True))
     return {
@@ -182,8 +183,8 @@ async def act(request: Request, user: User) -> Response:
     visible = user.visible_sites()
     if len(ids) == 1 and not await _visible(request, user, ids[0]):
         raise HTTPException(404)
-    outcome = await svc.db.write(
-        lambda conn: store_actions.change_status(conn, ids, to, user.id, visible, now, block_until)
+    outcome = await store_actions.change_status(
+        svc.store, ids, to, user.id, visible, now, block_until
     )
     n = len(outcome.changed)
     message = f"{n} report{'s' if n != 1 else ''} marked {ACTION_LABELS[to].lower()}."
@@ -193,10 +194,8 @@ async def act(request: Request, user: User) -> Response:
 
 
 async def _visible(request: Request, user: User, report_id: int) -> bool:
-    row = await services(request).db.fetchone(
-        "SELECT site_id FROM reports WHERE id = ?", (report_id,)
-    )
-    return row is not None and user.may_see(row[0])
+    site_id = await report_site(services(request).store, report_id)
+    return site_id is not None and user.may_see(site_id)
 
 
 @signed_in()
@@ -204,9 +203,7 @@ async def undo(request: Request, user: User) -> Response:
     svc = services(request)
     form = await request.form()
     now = time.time()
-    outcome = await svc.db.write(
-        lambda conn: store_actions.undo_last(conn, user.id, user.visible_sites(), now)
-    )
+    outcome = await store_actions.undo_last(svc.store, user.id, user.visible_sites(), now)
     n = len(outcome.changed)
     message = f"Undone: {n} report{'s' if n != 1 else ''} restored."
     return await _after_action(request, user, outcome, form, message)
@@ -267,7 +264,7 @@ async def export_csv(request: Request, user: User) -> Response:
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(EXPORT_FIELDS)
-        async for row in export_rows(svc.db, f, user.visible_sites()):
+        async for row in export_rows(svc.store, f, user.visible_sites()):
             writer.writerow([neutralise(v) for v in _export_record(row).values()])
             if buf.tell() > 65536:
                 yield buf.getvalue()
@@ -290,7 +287,7 @@ async def export_json(request: Request, user: User) -> Response:
     async def body() -> AsyncIterator[str]:
         yield "["
         first = True
-        async for row in export_rows(svc.db, f, user.visible_sites()):
+        async for row in export_rows(svc.store, f, user.visible_sites()):
             yield ("" if first else ",\n") + json.dumps(_export_record(row), ensure_ascii=False)
             first = False
         yield "]\n"

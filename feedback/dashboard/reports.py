@@ -22,7 +22,7 @@ NOTE_LIMIT = 5000
 async def report_page(request: Request, user: User) -> Response:
     svc = services(request)
     report_id = request.path_params["id"]
-    row = await report_by_id(svc.db, report_id, user.visible_sites())
+    row = await report_by_id(svc.store, report_id, user.visible_sites())
     if row is None:
         raise HTTPException(404)
     report = present(row, time.time())
@@ -32,10 +32,10 @@ async def report_page(request: Request, user: User) -> Response:
             "diff": char_diff(report["quote_exact"], s["suggestion"]) if s["suggestion"] else [],
             "when": when(s["created_at"]),
         }
-        for s in await submissions_of(svc.db, report_id)
+        for s in await submissions_of(svc.store, report_id)
     ]
     history = [
-        {**dict(e), "when": when(e["created_at"])} for e in await history_of(svc.db, report_id)
+        {**dict(e), "when": when(e["created_at"])} for e in await history_of(svc.store, report_id)
     ]
     return svc.templates.TemplateResponse(
         request,
@@ -58,11 +58,11 @@ async def report_page(request: Request, user: User) -> Response:
 async def assign(request: Request, user: User) -> Response:
     svc = services(request)
     report_id = request.path_params["id"]
-    if await report_by_id(svc.db, report_id, user.visible_sites()) is None:
+    if await report_by_id(svc.store, report_id, user.visible_sites()) is None:
         raise HTTPException(404)
     now = time.time()
-    outcome = await svc.db.write(
-        lambda conn: store_actions.assign_to(conn, report_id, user.id, user.visible_sites(), now)
+    outcome = await store_actions.assign_to(
+        svc.store, report_id, user.id, user.visible_sites(), now
     )
     _announce(request, outcome.changed)
     request.scope["session"]["flash"] = ["Assigned to you."]
@@ -75,9 +75,7 @@ async def save_note(request: Request, user: User) -> Response:
     report_id = request.path_params["id"]
     form = await request.form()
     note = str(form.get("note", ""))[:NOTE_LIMIT]
-    saved = await svc.db.write(
-        lambda conn: store_actions.save_note(conn, report_id, note, user.visible_sites())
-    )
+    saved = await store_actions.save_note(svc.store, report_id, note, user.visible_sites())
     if not saved:
         raise HTTPException(404)
     request.scope["session"]["flash"] = ["Note saved."]

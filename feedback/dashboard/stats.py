@@ -83,10 +83,10 @@ async def _slow_figures(
     hit = cache.get(key)
     if hit and now - hit[0] < CACHE_SECONDS:
         return hit[1]
-    median = await store_stats.median_resolve_seconds(svc.db, visible, since)
+    median = await store_stats.median_resolve_seconds(svc.store, visible, since)
     pages = [
         {**dict(p), "href": safe_href(p["url"])}
-        for p in await store_stats.top_pages(svc.db, visible, since)
+        for p in await store_stats.top_pages(svc.store, visible, since)
     ]
     if len(cache) > 1000:
         cache.clear()
@@ -103,9 +103,9 @@ async def stats_page(request: Request, user: User) -> Response:
     since = dt.datetime.combine(
         today - dt.timedelta(days=DAYS - 1), dt.time(), tzinfo=dt.UTC
     ).timestamp()
-    daily = await store_stats.daily_by_status(svc.db, visible, since)
-    counts = await status_counts(svc.db, visible)
-    oldest = await store_stats.oldest_open(svc.db, visible)
+    daily = await store_stats.daily_by_status(svc.store, visible, since)
+    counts = await status_counts(svc.store, visible)
+    oldest = await store_stats.oldest_open(svc.store, visible)
     median, pages = await _slow_figures(svc, visible, since, now)
     return svc.templates.TemplateResponse(
         request,

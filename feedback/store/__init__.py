@@ -1,1 +1,27 @@
-"""All of the service's SQL, one module per kind of thing stored."""
+"""All of the service's SQL, one module per kind of thing stored, behind one `Store`.
+
+`open_store(FEEDBACK_DATABASE)` picks the engine: a `postgresql://` URL is PostgreSQL,
+anything else is the path of an SQLite file.
+"""
+
+from __future__ import annotations
+
+from feedback.store.engine import Store, StoreError, StoreUnavailable
+
+__all__ = ["Store", "StoreError", "StoreUnavailable", "make_store", "is_postgres_url"]
+
+
+def is_postgres_url(database: str) -> bool:
+    return database.startswith(("postgresql://", "postgres://"))
+
+
+def make_store(database: str, *, connections: int = 10) -> Store:
+    """The store for a FEEDBACK_DATABASE value, not yet opened. `connections` bounds the
+    PostgreSQL pool (SQLite keeps its one writer and a few readers)."""
+    if is_postgres_url(database):
+        from feedback.store.postgres import PostgresStore
+
+        return PostgresStore(database, pool_size=connections)
+    from feedback.store.sqlite import SqliteStore
+
+    return SqliteStore(database, readers=min(3, connections))

@@ -6,12 +6,10 @@ action (a bulk one too) can be undone as one.
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, field
 
-import aiosqlite
-
+from feedback.store.engine import Row, Store, Tx
 from feedback.store.reports import OPEN_STATUSES, STATUSES
 
 ACTIONS = ("fixed", "rejected", "spam", "in_progress", "new")
@@ -37,23 +35,17 @@ def new_action_id() -> str:
     return secrets.token_hex(8)
 
 
-async def _reports(
-    conn: aiosqlite.Connection, ids: list[int], visible: list[int] | None
-) -> list[aiosqlite.Row]:
-    return list(
-        await conn.execute_fetchall(
-            "SELECT r.id, r.site_id, s.key AS site_key, r.status, r.dedup_key "
-            "FROM reports r JOIN sites s ON s.id = r.site_id "
-            "WHERE r.id IN (SELECT value FROM json_each(:ids)) "
-            "AND (:all OR r.site_id IN (SELECT value FROM json_each(:visible))) ORDER BY r.id",
-            {"ids": json.dumps(ids), "all": visible is None, "visible": json.dumps(visible or [])},
-        )
+async def _reports(tx: Tx, ids: list[int], visible: list[int] | None) -> list[Row]:
+    """The reports, locked for this transaction where the engine locks rows."""
+    return await tx.fetchall(
+        tx.sql.REPORTS_BY_IDS,
+        {"ids": ids, "all": visible is None, "visible": visible or []},
     )
 
 
-async def _open_twin(conn: aiosqlite.Connection, row: aiosqlite.Row) -> int | None:
+async def _open_twin(tx: Tx, row: Row) -> int | None:
     """A newer open report of the same quote; reopening this one would clash with it."""
-    rows = await conn.execute_fetchall(
+    rows = await tx.fetchall(
         "SELECT id FROM reports WHERE site_id = ? AND dedup_key = ? AND id <> ? "
         "AND status IN ('new', 'in_progress')",
         (row["site_id"], row["dedup_key"], row["id"]),
@@ -62,8 +54,8 @@ async def _open_twin(conn: aiosqlite.Connection, row: aiosqlite.Row) -> int | No
 
 
 async def _move(
-    conn: aiosqlite.Connection,
-    row: aiosqlite.Row,
+    tx: Tx,
+    row: Row,
     to: str,
     user_id: int,
     now: float,
@@ -74,7 +66,7 @@ async def _move(
     if row["status"] == to:
         return
     if to in OPEN_STATUSES and row["status"] not in OPEN_STATUSES:
-        twin = await _open_twin(conn, row)
+        twin = await _open_twin(tx, row)
         if twin is not None:
             outcome.refused[row["id"]] = (
                 f"Report #{row['id']} cannot be reopened: report #{twin} is already open "
@@ -82,11 +74,11 @@ async def _move(
             )
             return
     closed = to not in OPEN_STATUSES
-    await conn.execute(
+    await tx.execute(
         "UPDATE reports SET status = ?, resolved_at = ?, resolved_by = ? WHERE id = ?",
         (to, now if closed else None, user_id if closed else None, row["id"]),
     )
-    await conn.execute(
+    await tx.execute(
         "INSERT INTO report_events (report_id, user_id, from_status, to_status, created_at, "
         "action_id, undoes) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (row["id"], user_id, row["status"], to, now, action_id, undoes),
@@ -95,7 +87,7 @@ async def _move(
 
 
 async def change_status(
-    conn: aiosqlite.Connection,
+    store: Store,
     ids: list[int],
     to: str,
     user_id: int,
@@ -103,35 +95,33 @@ async def change_status(
     now: float,
     block_until: float | None = None,
 ) -> Outcome:
-    """Write unit: move every visible report in `ids` to `to`; optionally block spam senders."""
+    """Move every visible report in `ids` to `to`; optionally block spam senders."""
     if to not in STATUSES:
         raise ValueError(f"unknown status {to!r}")
-    outcome = Outcome(new_action_id())
-    rows = await _reports(conn, ids, visible)
-    for row in rows:
-        await _move(conn, row, to, user_id, now, outcome.action_id, outcome)
-    if to == "spam" and block_until is not None and rows:
-        await conn.execute(
-            "INSERT INTO ip_blocks (ip_hash, until, created_by, created_at) "
-            "SELECT DISTINCT ip_hash, :until, :user, :now FROM submissions "
-            "WHERE report_id IN (SELECT value FROM json_each(:ids)) "
-            "ON CONFLICT (ip_hash) DO UPDATE SET until = max(until, excluded.until)",
-            {
-                "until": block_until,
-                "user": user_id,
-                "now": now,
-                "ids": json.dumps([r["id"] for r in rows]),
-            },
-        )
-    return outcome
+
+    async def unit(tx: Tx) -> Outcome:
+        outcome = Outcome(new_action_id())
+        rows = await _reports(tx, ids, visible)
+        for row in rows:
+            await _move(tx, row, to, user_id, now, outcome.action_id, outcome)
+        if to == "spam" and block_until is not None and rows:
+            await tx.execute(
+                tx.sql.BLOCK_SENDERS,
+                {"until": block_until, "user": user_id, "now": now, "ids": [r["id"] for r in rows]},
+            )
+        return outcome
+
+    return await store.write(unit)
 
 
-async def undo_last(
-    conn: aiosqlite.Connection, user_id: int, visible: list[int] | None, now: float
-) -> Outcome:
-    """Write unit: put back what this editor's latest not-yet-undone action changed."""
+async def undo_last(store: Store, user_id: int, visible: list[int] | None, now: float) -> Outcome:
+    """Put back what this editor's latest not-yet-undone action changed."""
+    return await store.write(lambda tx: _undo_last(tx, user_id, visible, now))
+
+
+async def _undo_last(tx: Tx, user_id: int, visible: list[int] | None, now: float) -> Outcome:
     outcome = Outcome(new_action_id())
-    found = await conn.execute_fetchall(
+    found = await tx.fetchall(
         "SELECT action_id FROM report_events e WHERE user_id = ? AND action_id IS NOT NULL "
         "AND undoes IS NULL AND NOT EXISTS "
         "(SELECT 1 FROM report_events u WHERE u.undoes = e.action_id) "
@@ -140,21 +130,21 @@ async def undo_last(
     )
     if not found:
         return outcome
-    events = await conn.execute_fetchall(
+    events = await tx.fetchall(
         "SELECT report_id, from_status, to_status FROM report_events "
         "WHERE action_id = ? ORDER BY id DESC",
         (found[0][0],),
     )
-    rows = {r["id"]: r for r in await _reports(conn, [e[0] for e in events], visible)}
+    rows = {r["id"]: r for r in await _reports(tx, [e[0] for e in events], visible)}
     for report_id, from_status, to_status in events:
         row = rows.get(report_id)
         # Someone else moved it since: their decision stands.
         if row is None or row["status"] != to_status or from_status is None:
             continue
-        await _move(conn, row, from_status, user_id, now, outcome.action_id, outcome, found[0][0])
+        await _move(tx, row, from_status, user_id, now, outcome.action_id, outcome, found[0][0])
     if not outcome.changed and not outcome.refused:
         # Nothing left to restore; record the undo anyway so the next `u` goes further back.
-        await conn.execute(
+        await tx.execute(
             "INSERT INTO report_events (report_id, user_id, from_status, to_status, created_at, "
             "action_id, undoes, note) VALUES (?, ?, ?, ?, ?, ?, ?, 'nothing to undo')",
             (
@@ -171,28 +161,32 @@ async def undo_last(
 
 
 async def assign_to(
-    conn: aiosqlite.Connection,
+    store: Store,
     report_id: int,
     user_id: int,
     visible: list[int] | None,
     now: float,
 ) -> Outcome:
-    """Write unit: assign to the editor; a new report moves to in progress with it."""
-    outcome = Outcome(new_action_id())
-    rows = await _reports(conn, [report_id], visible)
-    if not rows:
+    """Assign to the editor; a new report moves to in progress with it."""
+
+    async def unit(tx: Tx) -> Outcome:
+        outcome = Outcome(new_action_id())
+        rows = await _reports(tx, [report_id], visible)
+        if not rows:
+            return outcome
+        await tx.execute("UPDATE reports SET assignee_id = ? WHERE id = ?", (user_id, report_id))
+        if rows[0]["status"] == "new":
+            await _move(tx, rows[0], "in_progress", user_id, now, outcome.action_id, outcome)
         return outcome
-    await conn.execute("UPDATE reports SET assignee_id = ? WHERE id = ?", (user_id, report_id))
-    if rows[0]["status"] == "new":
-        await _move(conn, rows[0], "in_progress", user_id, now, outcome.action_id, outcome)
-    return outcome
+
+    return await store.write(unit)
 
 
-async def save_note(
-    conn: aiosqlite.Connection, report_id: int, note: str, visible: list[int] | None
-) -> bool:
-    rows = await _reports(conn, [report_id], visible)
-    if not rows:
-        return False
-    await conn.execute("UPDATE reports SET note = ? WHERE id = ?", (note, report_id))
-    return True
+async def save_note(store: Store, report_id: int, note: str, visible: list[int] | None) -> bool:
+    async def unit(tx: Tx) -> bool:
+        if not await _reports(tx, [report_id], visible):
+            return False
+        await tx.execute("UPDATE reports SET note = ? WHERE id = ?", (note, report_id))
+        return True
+
+    return await store.write(unit)

@@ -3,15 +3,12 @@ one report with its history, and export."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import aiosqlite
-
-from feedback.database import Database
+from feedback.store.engine import Dialect, Row, Store
 from feedback.store.reports import KINDS, OPEN_STATUSES, STATUSES
 
 SORTS = ("newest", "oldest", "most")
@@ -80,10 +77,9 @@ class QueueFilter:
         return replace(self, after_id=None, after_count=None, only_ids=())
 
 
-def fts_query(text: str) -> str:
-    """Reader words as FTS5 prefix terms; quoting keeps FTS syntax out of the editor's way."""
-    words = re.findall(r"\w+", text)[:12]
-    return " ".join(f'"{w}"*' for w in words)
+def search_words(text: str) -> list[str]:
+    """The words of an editor's search, at most twelve."""
+    return re.findall(r"\w+", text)[:12]
 
 
 _ROW_COLUMNS = """
@@ -107,46 +103,47 @@ _ORDER = {
 }
 
 
-def _where(f: QueueFilter, visible: list[int] | None) -> tuple[list[str], dict[str, Any]]:
+def _where(
+    sql: type[Dialect], f: QueueFilter, visible: list[int] | None
+) -> tuple[list[str], dict[str, Any]]:
     # Each clause is a fixed string; every value the editor typed is a bound parameter.
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if visible is not None:
-        clauses.append("r.site_id IN (SELECT value FROM json_each(:visible))")
-        params["visible"] = json.dumps(visible)
+        clauses.append("r." + sql.SITE_VISIBLE)
+        params["visible"] = visible
     if f.site_id is not None:
         clauses.append("r.site_id = :site_id")
         params["site_id"] = f.site_id
     if set(f.statuses) != set(STATUSES):
-        # Unary + keeps the planner walking ids in order instead of sorting a whole status.
-        clauses.append("+r.status IN (SELECT value FROM json_each(:statuses))")
-        params["statuses"] = json.dumps(list(f.statuses))
+        clauses.append(sql.QUEUE_STATUS)
+        params["statuses"] = list(f.statuses)
     if f.kind:
         clauses.append("r.kind = :kind")
         params["kind"] = f.kind
     if f.url:
-        clauses.append("instr(lower(r.url), lower(:url)) > 0")
+        clauses.append(sql.QUEUE_URL)
         params["url"] = f.url
-    if f.q and fts_query(f.q):
-        clauses.append(
-            "r.id IN (SELECT report_id FROM submissions WHERE id IN "
-            "(SELECT rowid FROM report_search WHERE report_search MATCH :q))"
-        )
-        params["q"] = fts_query(f.q)
+    if f.q and search_words(f.q):
+        clauses.append(sql.QUEUE_SEARCH)
+        params["q"] = sql.search_terms(f.q)
     if f.only_ids:
-        clauses.append("r.id IN (SELECT value FROM json_each(:only_ids))")
-        params["only_ids"] = json.dumps(list(f.only_ids))
+        clauses.append(sql.QUEUE_IDS)
+        params["only_ids"] = list(f.only_ids)
     return clauses, params
 
 
-def queue_sql(f: QueueFilter, visible: list[int] | None, limit: int) -> tuple[str, dict]:
-    clauses, params = _where(f, visible)
+def queue_sql(
+    sql: type[Dialect], f: QueueFilter, visible: list[int] | None, limit: int
+) -> tuple[str, dict]:
+    clauses, params = _where(sql, f, visible)
     keyset, order = _ORDER[f.sort]
     if f.after_id is not None and (f.sort != "most" or f.after_count is not None):
         clauses.append(keyset)
         params["after_id"] = f.after_id
-        params["after_count"] = f.after_count
-    where = " AND ".join(clauses) or "1"
+        if f.sort == "most":
+            params["after_count"] = f.after_count
+    where = " AND ".join(clauses) or "true"
     params["limit"] = limit
     sql = (
         f"SELECT {_ROW_COLUMNS} FROM reports r JOIN sites s ON s.id = r.site_id "
@@ -156,11 +153,12 @@ def queue_sql(f: QueueFilter, visible: list[int] | None, limit: int) -> tuple[st
 
 
 async def queue_page(
-    db: Database, f: QueueFilter, visible: list[int] | None, limit: int = PAGE_SIZE
-) -> tuple[list[aiosqlite.Row], QueueFilter | None]:
+    store: Store, f: QueueFilter, visible: list[int] | None, limit: int = PAGE_SIZE
+) -> tuple[list[Row], QueueFilter | None]:
     """One page of the queue, and the filter for the next page (None on the last)."""
-    sql, params = queue_sql(f, visible, limit + 1)
-    rows = await db.fetchall(sql, params)
+    async with store.read() as tx:
+        sql, params = queue_sql(tx.sql, f, visible, limit + 1)
+        rows = await tx.fetchall(sql, params)
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
@@ -169,39 +167,49 @@ async def queue_page(
 
 
 async def status_counts(
-    db: Database, visible: list[int] | None, site_id: int | None = None
+    store: Store, visible: list[int] | None, site_id: int | None = None
 ) -> dict[str, int]:
-    rows = await db.fetchall(
-        "SELECT status, sum(n) FROM report_counts "
-        "WHERE (:all OR site_id IN (SELECT value FROM json_each(:visible))) "
-        "AND (:site_id IS NULL OR site_id = :site_id) GROUP BY status",
-        {"all": visible is None, "visible": json.dumps(visible or []), "site_id": site_id},
-    )
+    async with store.read() as tx:
+        clauses, params = ["true"], {}
+        if visible is not None:
+            clauses.append(tx.sql.SITE_VISIBLE)
+            params["visible"] = visible
+        if site_id is not None:
+            clauses.append("site_id = :site_id")
+            params["site_id"] = site_id
+        rows = await tx.fetchall(
+            f"SELECT status, sum(n) FROM report_counts WHERE {' AND '.join(clauses)} "
+            "GROUP BY status",
+            params,
+        )
     counts = dict.fromkeys(STATUSES, 0)
     counts.update({r[0]: r[1] for r in rows})
     return counts
 
 
-async def report_by_id(
-    db: Database, report_id: int, visible: list[int] | None
-) -> aiosqlite.Row | None:
+async def report_by_id(store: Store, report_id: int, visible: list[int] | None) -> Row | None:
     """The report, or None if it does not exist or the editor may not see it."""
     rows, _ = await queue_page(
-        db, QueueFilter(statuses=STATUSES, only_ids=(report_id,)), visible, limit=1
+        store, QueueFilter(statuses=STATUSES, only_ids=(report_id,)), visible, limit=1
     )
     return rows[0] if rows else None
 
 
-async def submissions_of(db: Database, report_id: int) -> list[aiosqlite.Row]:
-    return await db.fetchall(
+async def report_site(store: Store, report_id: int) -> int | None:
+    row = await store.fetchone("SELECT site_id FROM reports WHERE id = ?", (report_id,))
+    return row[0] if row else None
+
+
+async def submissions_of(store: Store, report_id: int) -> list[Row]:
+    return await store.fetchall(
         "SELECT id, suggestion, comment, user_agent, created_at FROM submissions "
         "WHERE report_id = ? ORDER BY id",
         (report_id,),
     )
 
 
-async def history_of(db: Database, report_id: int) -> list[aiosqlite.Row]:
-    return await db.fetchall(
+async def history_of(store: Store, report_id: int) -> list[Row]:
+    return await store.fetchall(
         "SELECT e.from_status, e.to_status, e.created_at, e.note, e.undoes, u.email "
         "FROM report_events e LEFT JOIN users u ON u.id = e.user_id "
         "WHERE e.report_id = ? ORDER BY e.id",
@@ -210,18 +218,18 @@ async def history_of(db: Database, report_id: int) -> list[aiosqlite.Row]:
 
 
 async def export_rows(
-    db: Database, f: QueueFilter, visible: list[int] | None, cap: int = 100_000
-) -> AsyncIterator[aiosqlite.Row]:
+    store: Store, f: QueueFilter, visible: list[int] | None, cap: int = 100_000
+) -> AsyncIterator[Row]:
     """Every row of the filtered view, page by page, so memory stays flat."""
     page: QueueFilter | None = f.first_page()
     sent = 0
     while page is not None and sent < cap:
-        rows, page = await queue_page(db, page, visible, limit=1000)
+        rows, page = await queue_page(store, page, visible, limit=1000)
         for row in rows:
             yield row
         sent += len(rows)
 
 
-async def last_report_at(db: Database, site_id: int) -> float | None:
-    row = await db.fetchone("SELECT last_report_at FROM sites WHERE id = ?", (site_id,))
+async def last_report_at(store: Store, site_id: int) -> float | None:
+    row = await store.fetchone("SELECT last_report_at FROM sites WHERE id = ?", (site_id,))
     return row[0] if row else None

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from typing import Any
 
 STATUSES = ("new", "in_progress", "fixed", "rejected", "spam")
 OPEN_STATUSES = ("new", "in_progress")
@@ -46,14 +47,12 @@ class Stored:
     status: str
 
 
-def store_submissions(conn: sqlite3.Connection, subs: list[NewSubmission]) -> list[Stored]:
-    """Batched write, run on the writer's thread: merge every send into its open report
-    (or open one) and keep each send whole, with one statement however many sends
-    there are."""
-    now = time.time()
-    sends = json.dumps(
+def sends_json(subs: list[NewSubmission]) -> str:
+    """A batch of sends as the JSON array each engine's batch statement reads."""
+    return json.dumps(
         [
             {
+                "n": n,
                 "site_id": s.site_id,
                 "kind": s.kind,
                 "url": s.url,
@@ -68,21 +67,34 @@ def store_submissions(conn: sqlite3.Connection, subs: list[NewSubmission]) -> li
                 "user_agent": s.user_agent,
                 "ip_hash": s.ip_hash,
             }
-            for s in subs
+            for n, s in enumerate(subs)
         ],
         ensure_ascii=False,
     )
-    # The trigger intake_batch_store (store/writer.sql) does the writing, all in this one
-    # statement, which is also its own transaction.
-    conn.execute("INSERT INTO temp.intake_batch (sends, now) VALUES (?, ?)", (sends, now))
-    (results,) = conn.execute("SELECT results FROM temp.intake_results").fetchone()
-    outcome = json.loads(results)[::-1]
-    if len(outcome) != len(subs):
-        raise RuntimeError(f"stored {len(outcome)} submissions for {len(subs)} sends")
-    # A send is a duplicate if its report existed before this batch, or an earlier send
-    # in this batch opened it.
+
+
+def batch_outcome(outcome: list[tuple[int, str, Any]], sends: int) -> list[Stored]:
+    """Each send's (report id, status, existed before the batch), in send order, as
+    Stored: a send is a duplicate if its report existed before this batch, or an
+    earlier send in this batch opened it."""
+    if len(outcome) != sends:
+        raise RuntimeError(f"stored {len(outcome)} submissions for {sends} sends")
     stored, opened = [], set()
     for report_id, status, existed in outcome:
         stored.append(Stored(report_id, bool(existed) or report_id in opened, status))
         opened.add(report_id)
     return stored
+
+
+def store_submissions(conn: sqlite3.Connection, subs: list[NewSubmission]) -> list[Stored]:
+    """SQLite's batched write, run on the writer's thread: merge every send into its
+    open report (or open one) and keep each send whole, with one statement however
+    many sends there are."""
+    # The trigger intake_batch_store (store/sqlite_writer.sql) does the writing, all in
+    # this one statement, which is also its own transaction.
+    conn.execute(
+        "INSERT INTO temp.intake_batch (sends, now) VALUES (?, ?)", (sends_json(subs), time.time())
+    )
+    (results,) = conn.execute("SELECT results FROM temp.intake_results").fetchone()
+    # The trigger lists the batch newest first.
+    return batch_outcome(json.loads(results)[::-1], len(subs))

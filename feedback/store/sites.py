@@ -7,9 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import aiosqlite
-
-from feedback.database import Database
+from feedback.store.engine import Store, Tx
 
 
 @dataclass(frozen=True)
@@ -29,74 +27,75 @@ def new_site_key() -> str:
             return key
 
 
-async def _origins_by_site(conn: aiosqlite.Connection) -> dict[int, set[str]]:
-    rows = await conn.execute_fetchall("SELECT site_id, origin FROM site_origins")
+async def _origins_by_site(tx: Tx) -> dict[int, set[str]]:
+    rows = await tx.fetchall("SELECT site_id, origin FROM site_origins")
     out: dict[int, set[str]] = {}
     for site_id, origin in rows:
         out.setdefault(site_id, set()).add(origin)
     return out
 
 
-async def add_site(db: Database, name: str, origins: list[str]) -> Site:
+_ADD_ORIGIN = "INSERT INTO site_origins (site_id, origin) VALUES (?, ?) ON CONFLICT DO NOTHING"
+
+
+async def add_site(store: Store, name: str, origins: list[str]) -> Site:
     key = new_site_key()
     now = time.time()
 
-    async def unit(conn: aiosqlite.Connection) -> int:
-        cur = await conn.execute(
-            "INSERT INTO sites (key, name, created_at) VALUES (?, ?, ?)", (key, name, now)
+    async def unit(tx: Tx) -> int:
+        row = await tx.fetchone(
+            "INSERT INTO sites (key, name, created_at) VALUES (?, ?, ?) RETURNING id",
+            (key, name, now),
         )
-        site_id = cur.lastrowid
-        await conn.executemany(
-            "INSERT OR IGNORE INTO site_origins (site_id, origin) VALUES (?, ?)",
-            [(site_id, o) for o in origins],
-        )
-        return int(site_id)
+        assert row is not None
+        site_id = int(row[0])
+        await tx.executemany(_ADD_ORIGIN, [(site_id, o) for o in origins])
+        return site_id
 
-    site_id = await db.write(unit)
+    site_id = await store.write(unit)
     return Site(site_id, key, name, frozenset(origins), now)
 
 
-async def update_site(db: Database, site_id: int, name: str, origins: list[str]) -> None:
-    async def unit(conn: aiosqlite.Connection) -> None:
-        await conn.execute("UPDATE sites SET name = ? WHERE id = ?", (name, site_id))
-        await conn.execute("DELETE FROM site_origins WHERE site_id = ?", (site_id,))
-        await conn.executemany(
-            "INSERT OR IGNORE INTO site_origins (site_id, origin) VALUES (?, ?)",
-            [(site_id, o) for o in origins],
+async def update_site(store: Store, site_id: int, name: str, origins: list[str]) -> None:
+    async def unit(tx: Tx) -> None:
+        await tx.execute("UPDATE sites SET name = ? WHERE id = ?", (name, site_id))
+        await tx.execute("DELETE FROM site_origins WHERE site_id = ?", (site_id,))
+        await tx.executemany(_ADD_ORIGIN, [(site_id, o) for o in origins])
+
+    await store.write(unit)
+
+
+async def list_sites(store: Store) -> list[Site]:
+    async with store.read() as tx:
+        rows = await tx.fetchall(
+            "SELECT id, key, name, created_at FROM sites ORDER BY lower(name), id"
         )
-
-    await db.write(unit)
-
-
-async def list_sites(db: Database) -> list[Site]:
-    async with db.reader() as conn:
-        rows = await conn.execute_fetchall(
-            "SELECT id, key, name, created_at FROM sites ORDER BY name COLLATE NOCASE, id"
-        )
-        origins = await _origins_by_site(conn)
+        origins = await _origins_by_site(tx)
     return [
         Site(r["id"], r["key"], r["name"], frozenset(origins.get(r["id"], ())), r["created_at"])
         for r in rows
     ]
 
 
-async def site_by_key(db: Database, key: str) -> Site | None:
-    async with db.reader() as conn:
-        rows = await conn.execute_fetchall(
-            "SELECT id, key, name, created_at FROM sites WHERE key = ?", (key,)
-        )
-        if not rows:
+async def site_by_key(store: Store, key: str) -> Site | None:
+    async with store.read() as tx:
+        r = await tx.fetchone("SELECT id, key, name, created_at FROM sites WHERE key = ?", (key,))
+        if r is None:
             return None
-        r = rows[0]
-        origin_rows = await conn.execute_fetchall(
+        origin_rows = await tx.fetchall(
             "SELECT origin FROM site_origins WHERE site_id = ?", (r["id"],)
         )
     return Site(r["id"], r["key"], r["name"], frozenset(o[0] for o in origin_rows), r["created_at"])
 
 
-async def site_by_id(db: Database, site_id: int) -> Site | None:
-    row = await db.fetchone("SELECT key FROM sites WHERE id = ?", (site_id,))
-    return await site_by_key(db, row["key"]) if row else None
+async def site_by_id(store: Store, site_id: int) -> Site | None:
+    row = await store.fetchone("SELECT key FROM sites WHERE id = ?", (site_id,))
+    return await site_by_key(store, row["key"]) if row else None
+
+
+async def known_origins(store: Store) -> frozenset[str]:
+    rows = await store.fetchall("SELECT DISTINCT origin FROM site_origins")
+    return frozenset(r[0] for r in rows)
 
 
 class SiteCache:
@@ -109,8 +108,8 @@ class SiteCache:
     process are seen at once via `invalidate()`.
     """
 
-    def __init__(self, db: Database, ttl: float = 5.0) -> None:
-        self.db = db
+    def __init__(self, store: Store, ttl: float = 5.0) -> None:
+        self.store = store
         self.ttl = ttl
         self._sites: dict[str, tuple[float, Site | None]] = {}
         self._origins: tuple[float, frozenset[str]] | None = None
@@ -134,7 +133,7 @@ class SiteCache:
 
     def _lookup(self, key: str) -> asyncio.Future[Site | None]:
         """One lookup per key at a time, however many requests are waiting for it."""
-        lookup = asyncio.ensure_future(site_by_key(self.db, key))
+        lookup = asyncio.ensure_future(site_by_key(self.store, key))
         self._lookups[key] = lookup
         now, generation = time.monotonic(), self._generation
 
@@ -156,7 +155,6 @@ class SiteCache:
         now = time.monotonic()
         if self._origins is not None and now - self._origins[0] < self.ttl:
             return self._origins[1]
-        rows = await self.db.fetchall("SELECT DISTINCT origin FROM site_origins")
-        origins = frozenset(r[0] for r in rows)
+        origins = await known_origins(self.store)
         self._origins = (now, origins)
         return origins

@@ -9,9 +9,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import aiosqlite
-
-from feedback.database import Database
+from feedback.store.engine import Row, Store, Tx
 
 ROLES = ("admin", "editor")
 # scrypt cost: n=2**14, r=8, p=1 takes ~50 ms and 16 MiB, the usual interactive setting.
@@ -74,40 +72,41 @@ class UserError(ValueError):
     """A user-facing problem with an account change."""
 
 
-async def _site_ids(conn: aiosqlite.Connection, user_id: int) -> frozenset[int]:
-    rows = await conn.execute_fetchall(
-        "SELECT site_id FROM user_sites WHERE user_id = ?", (user_id,)
-    )
+async def _site_ids(tx: Tx, user_id: int) -> frozenset[int]:
+    rows = await tx.fetchall("SELECT site_id FROM user_sites WHERE user_id = ?", (user_id,))
     return frozenset(r[0] for r in rows)
 
 
-def _user(row: aiosqlite.Row, sites: frozenset[int]) -> User:
+def _user(row: Row, sites: frozenset[int]) -> User:
     return User(row["id"], row["email"], row["role"], bool(row["disabled"]), sites)
 
 
-async def user_by_id(db: Database, user_id: int) -> User | None:
-    async with db.reader() as conn:
-        rows = await conn.execute_fetchall(
+async def user_by_id(store: Store, user_id: int) -> User | None:
+    async with store.read() as tx:
+        row = await tx.fetchone(
             "SELECT id, email, role, disabled FROM users WHERE id = ?", (user_id,)
         )
-        if not rows:
+        if row is None:
             return None
-        return _user(rows[0], await _site_ids(conn, user_id))
+        return _user(row, await _site_ids(tx, user_id))
 
 
-async def credentials(db: Database, email: str) -> tuple[int, str, bool] | None:
-    row = await db.fetchone(
-        "SELECT id, password_hash, disabled FROM users WHERE email = ?", (email.strip(),)
+# Addresses are matched whatever their case (ASCII letters, as SQLite's NOCASE does).
+_BY_EMAIL = "lower(email) = lower(?)"
+_ADD_SITE = "INSERT INTO user_sites (user_id, site_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+
+
+async def credentials(store: Store, email: str) -> tuple[int, str, bool] | None:
+    row = await store.fetchone(
+        f"SELECT id, password_hash, disabled FROM users WHERE {_BY_EMAIL}", (email.strip(),)
     )
     return (row["id"], row["password_hash"], bool(row["disabled"])) if row else None
 
 
-async def list_users(db: Database) -> list[User]:
-    async with db.reader() as conn:
-        rows = await conn.execute_fetchall(
-            "SELECT id, email, role, disabled FROM users ORDER BY email"
-        )
-        links = await conn.execute_fetchall("SELECT user_id, site_id FROM user_sites")
+async def list_users(store: Store) -> list[User]:
+    async with store.read() as tx:
+        rows = await tx.fetchall("SELECT id, email, role, disabled FROM users ORDER BY email")
+        links = await tx.fetchall("SELECT user_id, site_id FROM user_sites")
     by_user: dict[int, set[int]] = {}
     for user_id, site_id in links:
         by_user.setdefault(user_id, set()).add(site_id)
@@ -123,70 +122,64 @@ def _check(email: str, role: str) -> str:
     return email
 
 
-async def add_user(db: Database, email: str, password: str, role: str, site_ids: list[int]) -> int:
+async def add_user(store: Store, email: str, password: str, role: str, site_ids: list[int]) -> int:
     email = _check(email, role)
     if len(password) < 8:
         raise UserError("the password needs at least 8 characters")
     password_hash = hash_password(password)
 
-    async def unit(conn: aiosqlite.Connection) -> int:
-        rows = await conn.execute_fetchall("SELECT 1 FROM users WHERE email = ?", (email,))
-        if rows:
+    async def unit(tx: Tx) -> int:
+        if await tx.fetchone(f"SELECT 1 FROM users WHERE {_BY_EMAIL}", (email,)):
             raise UserError(f"a user {email} already exists")
-        cur = await conn.execute(
-            "INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+        row = await tx.fetchone(
+            "INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?) "
+            "RETURNING id",
             (email, password_hash, role, time.time()),
         )
-        user_id = int(cur.lastrowid or 0)
-        await conn.executemany(
-            "INSERT OR IGNORE INTO user_sites (user_id, site_id) VALUES (?, ?)",
-            [(user_id, s) for s in site_ids],
-        )
+        assert row is not None
+        user_id = int(row[0])
+        await tx.executemany(_ADD_SITE, [(user_id, s) for s in site_ids])
         return user_id
 
-    return await db.write(unit)
+    return await store.write(unit)
 
 
 async def update_user(
-    db: Database, user_id: int, role: str, site_ids: list[int], disabled: bool
+    store: Store, user_id: int, role: str, site_ids: list[int], disabled: bool
 ) -> None:
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}")
 
-    async def unit(conn: aiosqlite.Connection) -> None:
-        await conn.execute(
+    async def unit(tx: Tx) -> None:
+        await tx.execute(
             "UPDATE users SET role = ?, disabled = ? WHERE id = ?",
             (role, int(disabled), user_id),
         )
-        await conn.execute("DELETE FROM user_sites WHERE user_id = ?", (user_id,))
-        await conn.executemany(
-            "INSERT OR IGNORE INTO user_sites (user_id, site_id) VALUES (?, ?)",
-            [(user_id, s) for s in site_ids],
-        )
+        await tx.execute("DELETE FROM user_sites WHERE user_id = ?", (user_id,))
+        await tx.executemany(_ADD_SITE, [(user_id, s) for s in site_ids])
 
-    await db.write(unit)
+    await store.write(unit)
 
 
-async def set_password(db: Database, email: str, password: str) -> None:
+async def set_password(store: Store, email: str, password: str) -> None:
     if len(password) < 8:
         raise UserError("the password needs at least 8 characters")
     password_hash = hash_password(password)
 
-    async def unit(conn: aiosqlite.Connection) -> int:
-        cur = await conn.execute(
-            "UPDATE users SET password_hash = ? WHERE email = ?", (password_hash, email.strip())
+    async def unit(tx: Tx) -> int:
+        return await tx.execute(
+            f"UPDATE users SET password_hash = ? WHERE {_BY_EMAIL}", (password_hash, email.strip())
         )
-        return cur.rowcount
 
-    if not await db.write(unit):
+    if not await store.write(unit):
         raise UserError(f"no user {email}")
 
 
-async def recent_failures(db: Database, keys: list[str], now: float) -> int:
+async def recent_failures(store: Store, keys: list[str], now: float) -> int:
     """The most failures any one of `keys` (account, address) had in the window."""
     worst = 0
     for key in keys:
-        row = await db.fetchone(
+        row = await store.fetchone(
             "SELECT count(*) FROM login_failures WHERE who = ? AND at > ?",
             (key, now - THROTTLE_WINDOW),
         )
@@ -194,11 +187,11 @@ async def recent_failures(db: Database, keys: list[str], now: float) -> int:
     return worst
 
 
-async def record_failure(db: Database, keys: list[str], now: float) -> None:
-    async def unit(conn: aiosqlite.Connection) -> None:
-        await conn.execute("DELETE FROM login_failures WHERE at < ?", (now - THROTTLE_WINDOW,))
-        await conn.executemany(
+async def record_failure(store: Store, keys: list[str], now: float) -> None:
+    async def unit(tx: Tx) -> None:
+        await tx.execute("DELETE FROM login_failures WHERE at < ?", (now - THROTTLE_WINDOW,))
+        await tx.executemany(
             "INSERT INTO login_failures (who, at) VALUES (?, ?)", [(k, now) for k in keys]
         )
 
-    await db.write(unit)
+    await store.write(unit)

@@ -4,7 +4,6 @@ feedback service, and ways to select text the way readers do."""
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -86,7 +85,7 @@ class Gazette:
 
     def reports(self) -> list[dict[str, Any]]:
         """Every submission the service stored, with its report's fields."""
-        rows: list[sqlite3.Row] = self.service.query(REPORTS_SQL)
+        rows = self.service.query(REPORTS_SQL)
         return [dict(row) for row in rows]
 
 

@@ -13,7 +13,6 @@ import collections
 import contextlib
 import logging
 import queue
-import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -22,31 +21,20 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-log = logging.getLogger("feedback.database")
+from feedback.store.engine import StoreError
+from feedback.store.schema import migration_files
+
+log = logging.getLogger("feedback.store.sqlite")
 
 T = TypeVar("T")
 Unit = Callable[[aiosqlite.Connection], Awaitable[T]]
 
-MIGRATIONS_DIR = Path(__file__).parent / "store" / "migrations"
-WRITER_SETUP = Path(__file__).parent / "store" / "writer.sql"
+WRITER_SETUP = Path(__file__).parent / "sqlite_writer.sql"
 MAX_BATCH = 256
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(StoreError):
     """The database file cannot be opened or migrated."""
-
-
-def migration_files() -> list[tuple[int, Path]]:
-    found = []
-    for path in MIGRATIONS_DIR.glob("*.sql"):
-        match = re.match(r"(\d+)_", path.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    found.sort()
-    numbers = [n for n, _ in found]
-    if numbers != list(range(1, len(numbers) + 1)):
-        raise DatabaseError(f"migrations must be numbered 1..n without gaps, found {numbers}")
-    return found
 
 
 def _check_folder(path: str) -> None:
@@ -95,7 +83,7 @@ async def apply_migrations(conn: aiosqlite.Connection) -> int:
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
     version = row[0]
-    files = migration_files()
+    files = migration_files("sqlite")
     if version > len(files):
         raise DatabaseError(
             f"database is at schema version {version}, newer than this program knows "

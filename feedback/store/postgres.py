@@ -1,0 +1,541 @@
+"""The PostgreSQL engine, for sites that run more than one instance.
+
+psycopg 3 with its connection pool. Statements go out with client-side binding and
+no server-side prepared statements (`prepare_threshold=None`), so a pooler such as
+PgBouncer in transaction mode can sit in between. Everything that must hold across
+instances lives in the database: merged reports (the unique index on open reports),
+rate-limit buckets (an UNLOGGED table), live events (LISTEN/NOTIFY) and run-once
+background work (transaction-scoped advisory locks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg_pool import AsyncConnectionPool
+
+from feedback.signals import Signals
+from feedback.store.engine import (
+    Dialect,
+    Params,
+    RateLimiter,
+    Row,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    T,
+    Unit,
+)
+from feedback.store.reports import NewSubmission, Stored, batch_outcome, sends_json
+from feedback.store.schema import migration_files
+
+log = logging.getLogger("feedback.store.postgres")
+
+INTAKE_SQL = (Path(__file__).parent / "postgres_intake.sql").read_text(encoding="utf-8")
+MAX_BATCH = 256
+CHANNEL = "feedback_events"
+# Any fixed number: the key of the lock that lets one instance migrate at a time.
+MIGRATION_LOCK = 0x66656564
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PgRow(tuple):
+    """A row by position and by column name, like sqlite3.Row."""
+
+    _index: dict[str, int]
+
+    def __new__(cls, values: Sequence[Any], index: dict[str, int]) -> PgRow:
+        row = super().__new__(cls, values)
+        row._index = index
+        return row
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _rows(cursor: Any) -> Any:
+    desc = cursor.description or []
+    index = {column.name: i for i, column in enumerate(desc)}
+    return lambda values: PgRow(values, index)
+
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@functools.lru_cache(maxsize=2048)
+def _statement(sql: str, named: bool) -> str:
+    """The store's `:name` / `?` parameters in psycopg's spelling."""
+    sql = sql.replace("%", "%%")
+    return _NAMED.sub(r"%(\1)s", sql) if named else sql.replace("?", "%s")
+
+
+def _bind(sql: str, params: Params) -> tuple[str, Any]:
+    if params is None:
+        return _statement(sql, False), None
+    if isinstance(params, Mapping):
+        return _statement(sql, True), {k: _value(v) for k, v in params.items()}
+    return _statement(sql, False), [_value(v) for v in params]
+
+
+def _value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+class PostgresDialect(Dialect):
+    SITE_VISIBLE = "site_id = ANY(CAST(:visible AS bigint[]))"
+    REPORTS_BY_IDS = (
+        "SELECT r.id, r.site_id, s.key AS site_key, r.status, r.dedup_key "
+        "FROM reports r JOIN sites s ON s.id = r.site_id "
+        "WHERE r.id = ANY(CAST(:ids AS bigint[])) "
+        "AND (:all OR r.site_id = ANY(CAST(:visible AS bigint[]))) ORDER BY r.id FOR UPDATE OF r"
+    )
+    BLOCK_SENDERS = (
+        "INSERT INTO ip_blocks AS b (ip_hash, until, created_by, created_at) "
+        "SELECT DISTINCT ip_hash, :until, :user, :now FROM submissions "
+        "WHERE report_id = ANY(CAST(:ids AS bigint[])) "
+        "ON CONFLICT (ip_hash) DO UPDATE SET until = greatest(b.until, excluded.until)"
+    )
+    QUEUE_STATUS = "r.status = ANY(CAST(:statuses AS text[]))"
+    QUEUE_URL = "strpos(lower(r.url), lower(:url)) > 0"
+    QUEUE_SEARCH = (
+        "r.id IN (SELECT report_id FROM submissions WHERE id IN "
+        "(SELECT rowid FROM report_search WHERE text @@ to_tsquery('simple', :q)))"
+    )
+    QUEUE_IDS = "r.id = ANY(CAST(:only_ids AS bigint[]))"
+    DAILY_BY_STATUS = (
+        "SELECT to_char(to_timestamp(day * 86400.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), "
+        "status, sum(n) FROM report_daily "
+        "WHERE day >= floor(:since / 86400.0) "
+        "AND (:all OR site_id = ANY(CAST(:visible AS bigint[]))) "
+        "GROUP BY day, status"
+    )
+
+    @staticmethod
+    def search_terms(text: str) -> str:
+        from feedback.store.queue import search_words
+
+        # Each word quoted as a tsquery lexeme, matched as a prefix; all must match.
+        return " & ".join("'" + w.replace("'", "''") + "':*" for w in search_words(text))
+
+
+class PgTx:
+    sql = PostgresDialect
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self._conn = conn
+
+    async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
+        query, bound = _bind(sql, params)
+        cur = await self._conn.execute(query, bound)
+        return await cur.fetchall() if cur.description else []
+
+    async def fetchone(self, sql: str, params: Params = None) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        query, bound = _bind(sql, params)
+        cur = await self._conn.execute(query, bound)
+        return cur.rowcount
+
+    async def executemany(self, sql: str, params: Sequence[Params]) -> None:
+        if not params:
+            return
+        query, _ = _bind(sql, params[0])
+        async with self._conn.cursor() as cur:
+            await cur.executemany(query, [_bind(sql, p)[1] for p in params])
+
+
+_RETRY = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
+class _Batch:
+    __slots__ = ("future", "sub")
+
+    def __init__(self, future: asyncio.Future[Stored], sub: NewSubmission) -> None:
+        self.future = future
+        self.sub = sub
+
+
+class _Intake:
+    """Group commit for intake: whatever arrives while a batch is being written goes
+    out together in the next one, as one statement."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._waiting: list[_Batch] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="feedback-intake")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def submit(self, sub: NewSubmission) -> Stored:
+        if self._task is None or self._stopping:
+            raise StoreUnavailable("the store is closed")
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Batch(future, sub))
+        self._wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            if not self._waiting:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            try:
+                results = await self._write([b.sub for b in batch])
+            except Exception as exc:  # every waiting reader hears of it; the loop goes on
+                log.warning("could not store a batch of %d reports: %s", len(batch), exc)
+                error = StoreUnavailable(str(exc))
+                for b in batch:
+                    if not b.future.done():
+                        b.future.set_exception(error)
+                continue
+            for b, stored in zip(batch, results, strict=True):
+                if not b.future.done():  # its reader went away; the report is kept
+                    b.future.set_result(stored)
+
+    async def _write(self, subs: list[NewSubmission]) -> list[Stored]:
+        params = {"sends": sends_json(subs), "now": time.time()}
+        for attempt in range(3):
+            try:
+                async with self._pool.connection() as conn:
+                    cur = await conn.execute(_statement(INTAKE_SQL, True), params)
+                    rows = await cur.fetchall()
+                break
+            except _RETRY:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+        return batch_outcome([(r[1], r[2], r[3]) for r in rows], len(subs))
+
+
+class _SharedBuckets:
+    """Token buckets in one UNLOGGED table, so an allowance holds across instances.
+    One statement per take: refill by the time since the last take, then take a token
+    if there is one. The database's clock decides, so instances' clocks needn't agree."""
+
+    TAKE = (
+        "WITH now AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS t) "
+        "INSERT INTO rate_buckets AS b (name, key, tokens, at, ok) "
+        "SELECT :name, :key, :burst - 1, t, true FROM now "
+        "ON CONFLICT (name, key) DO UPDATE SET "
+        "tokens = least(:burst, b.tokens + (excluded.at - b.at) * :rate) "
+        "  - CASE WHEN least(:burst, b.tokens + (excluded.at - b.at) * :rate) >= 1 "
+        "    THEN 1 ELSE 0 END, "
+        "ok = least(:burst, b.tokens + (excluded.at - b.at) * :rate) >= 1, "
+        "at = excluded.at "
+        "RETURNING ok, tokens"
+    )
+    FORGET = "DELETE FROM rate_buckets WHERE name = :name AND at < :before"
+
+    def __init__(self, pool: AsyncConnectionPool, name: str, per_minute: float, burst: int):
+        self._pool = pool
+        self.name = name
+        self.rate = per_minute / 60.0
+        self.burst = float(max(1, burst))
+        self._forgotten = time.monotonic()
+
+    async def take(self, key: str) -> float:
+        params = {"name": self.name, "key": key, "burst": self.burst, "rate": self.rate}
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_statement(self.TAKE, True), params)
+            ok, tokens = await cur.fetchone()
+            if time.monotonic() - self._forgotten > 60 and self.rate > 0:
+                # A bucket untouched for as long as it takes to refill is full anyway.
+                self._forgotten = time.monotonic()
+                await conn.execute(
+                    _statement(self.FORGET, True),
+                    {"name": self.name, "before": time.time() - self.burst / self.rate - 60},
+                )
+        if ok:
+            return 0.0
+        return (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
+
+
+class _Relay:
+    """Events emitted on one instance reach the listeners on every other one: each is
+    sent with NOTIFY, and every instance LISTENs and passes on what others sent."""
+
+    def __init__(self, store: PostgresStore, signals: Signals) -> None:
+        self._store = store
+        self._signals = signals
+        self._me = uuid.uuid4().hex
+        self._outbox: list[str] = []
+        self._flush: asyncio.Task[None] | None = None
+        self._listen: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._signals.relay = self.send
+        self._listen = asyncio.create_task(self._listen_loop(), name="feedback-listen")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def stop(self) -> None:
+        self._signals.relay = None
+        if self._flush is not None:
+            await self._flush
+        if self._listen is not None:
+            self._listen.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listen
+
+    def send(self, event: str, payload: dict[str, Any]) -> None:
+        self._outbox.append(json.dumps({"from": self._me, "event": event, "payload": payload}))
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.create_task(self._send_waiting())
+
+    async def _send_waiting(self) -> None:
+        await asyncio.sleep(0)  # let the events of this turn of the loop join in
+        while self._outbox:
+            messages, self._outbox = self._outbox[:500], self._outbox[500:]
+            try:
+                async with self._store.pool.connection() as conn:
+                    await conn.execute(
+                        "SELECT pg_notify(%s, m) FROM unnest(%s::text[]) AS m",
+                        (CHANNEL, messages),
+                    )
+            except psycopg.Error as exc:
+                log.warning("could not pass %d events to other instances: %s", len(messages), exc)
+
+    async def _listen_loop(self) -> None:
+        # A connection of its own, outside the pool: LISTEN lasts as long as the session
+        # (so, behind PgBouncer, this one connection must reach PostgreSQL directly).
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._store.url, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._ready.set()
+                    async for note in conn.notifies():
+                        self._receive(note.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("live events from other instances paused: %s", exc)
+                await asyncio.sleep(1)
+
+    def _receive(self, raw: str) -> None:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            return
+        if message.get("from") == self._me:
+            return  # this instance's listeners heard it when it was emitted
+        self._signals.emit_local(message.get("event", ""), message.get("payload") or {})
+
+
+class PostgresStore(Store):
+    engine = "postgresql"
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.location = redact(url)
+        self.pool = AsyncConnectionPool(
+            url,
+            min_size=min(2, pool_size),
+            max_size=pool_size,
+            open=False,
+            kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": _rows},
+            name="feedback",
+        )
+        self._intake = _Intake(self.pool)
+        self._relay: _Relay | None = None
+
+    async def _open_pool(self) -> None:
+        try:
+            await self.pool.open(wait=True, timeout=15)
+        except Exception as exc:
+            raise StoreError(f"cannot connect to {self.location}: {exc}") from None
+
+    async def open(self) -> None:
+        await self._open_pool()
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.pool.close()
+            raise
+        self._intake.start()
+
+    async def close(self) -> None:
+        await self._intake.stop()
+        if self._relay is not None:
+            await self._relay.stop()
+            self._relay = None
+        await self.pool.close()
+
+    async def migrate(self) -> int:
+        await self._open_pool()
+        try:
+            return await self._migrate()
+        finally:
+            await self.pool.close()
+
+    async def _migrate(self) -> int:
+        files = migration_files("postgres")
+        async with self.pool.connection() as conn:
+            # One instance migrates at a time; the others wait, then find nothing to do.
+            await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            try:
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"
+                )
+                cur = await conn.execute("SELECT max(version) FROM schema_version")
+                version = (await cur.fetchone())[0] or 0
+                if version > len(files):
+                    raise StoreError(
+                        f"database is at schema version {version}, newer than this program "
+                        f"knows ({len(files)}); upgrade feedback"
+                    )
+                for number, path in files:
+                    if number <= version:
+                        continue
+                    try:
+                        async with conn.transaction():
+                            await conn.execute(path.read_text(encoding="utf-8").encode())
+                            await conn.execute(
+                                "INSERT INTO schema_version (version) VALUES (%s)", (number,)
+                            )
+                    except psycopg.Error as exc:
+                        raise StoreError(f"migration {path.name} failed: {exc}") from None
+                    log.info("applied migration %s", path.name)
+                    version = number
+                return version
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[PgTx]:
+        async with self.pool.connection() as conn:
+            yield PgTx(conn)
+
+    async def write(self, unit: Unit[T]) -> T:
+        for attempt in range(3):
+            try:
+                async with self.pool.connection() as conn, conn.transaction():
+                    return await unit(PgTx(conn))
+            except _RETRY:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def add_submission(self, sub: NewSubmission) -> Stored:
+        return await self._intake.submit(sub)
+
+    def rate_limiter(self, name: str, per_minute: float, burst: int) -> RateLimiter:
+        return _SharedBuckets(self.pool, name, per_minute, burst)
+
+    async def connect_signals(self, signals: Signals) -> None:
+        self._relay = _Relay(self, signals)
+        await self._relay.start()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        # Transaction-scoped, so it works through a pooler in transaction mode too; the
+        # lock goes with the transaction if the instance dies.
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (name,))
+            (got,) = await cur.fetchone()
+            yield bool(got)
+
+    async def health(self) -> dict[str, Any]:
+        row = await self.fetchone(
+            "SELECT (SELECT max(version) FROM schema_version), "
+            "current_setting('transaction_read_only') = 'off'"
+        )
+        assert row is not None
+        return {"schema_version": row[0], "writer": bool(row[1])}
+
+    async def table_columns(self, table: str) -> list[str]:
+        rows = await self.fetchall(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+        return [r[0] for r in rows]
+
+    async def copy_rows_out(self, table: str, columns: list[str]) -> AsyncIterator[tuple]:
+        query = pgsql.SQL("SELECT {} FROM {} ORDER BY 1").format(
+            pgsql.SQL(", ").join(map(pgsql.Identifier, columns)), pgsql.Identifier(table)
+        )
+        async with (
+            self.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="copy_out") as cur,
+        ):
+            await cur.execute(query)
+            async for row in cur:
+                yield tuple(row)
+
+    async def copy_rows_in(self, table: str, columns: list[str], rows: list[tuple]) -> None:
+        query = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+            pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
+        )
+        async with (
+            self.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+            cur.copy(query) as copy,
+        ):
+            for row in rows:
+                await copy.write_row(row)
+
+    async def after_copy_in(self) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "SELECT table_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND is_identity = 'YES'"
+            )
+            for (table,) in await cur.fetchall():
+                await conn.execute(
+                    pgsql.SQL(
+                        "SELECT setval(pg_get_serial_sequence({t}, 'id'), "
+                        "coalesce((SELECT max(id) FROM {i}), 0) + 1, false)"
+                    ).format(t=pgsql.Literal(table), i=pgsql.Identifier(table))
+                )
+            await conn.execute(
+                "INSERT INTO report_search (rowid, text) "
+                "SELECT s.id, to_tsvector('simple', r.quote_exact || ' ' || s.comment || ' ' "
+                "|| s.suggestion) FROM submissions s JOIN reports r ON r.id = s.report_id "
+                "ON CONFLICT (rowid) DO NOTHING"
+            )

@@ -1,0 +1,186 @@
+"""The SQLite engine: one file, one group-committing writer, a few readers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import aiosqlite
+
+from feedback.ratelimit import TokenBuckets
+from feedback.signals import Signals
+from feedback.store.engine import (
+    Dialect,
+    Params,
+    RateLimiter,
+    Row,
+    Store,
+    StoreUnavailable,
+    T,
+    Unit,
+)
+from feedback.store.reports import NewSubmission, Stored, store_submissions
+from feedback.store.sqlite_db import Database, migrate
+
+
+def _value(value: Any) -> Any:
+    return json.dumps(list(value)) if isinstance(value, list | tuple) else value
+
+
+def _params(params: Params) -> Any:
+    if params is None:
+        return ()
+    if isinstance(params, Mapping):
+        return {k: _value(v) for k, v in params.items()}
+    return [_value(v) for v in params]
+
+
+class SqliteDialect(Dialect):
+    SITE_VISIBLE = "site_id IN (SELECT value FROM json_each(:visible))"
+    REPORTS_BY_IDS = (
+        "SELECT r.id, r.site_id, s.key AS site_key, r.status, r.dedup_key "
+        "FROM reports r JOIN sites s ON s.id = r.site_id "
+        "WHERE r.id IN (SELECT value FROM json_each(:ids)) "
+        "AND (:all OR r.site_id IN (SELECT value FROM json_each(:visible))) ORDER BY r.id"
+    )
+    BLOCK_SENDERS = (
+        "INSERT INTO ip_blocks (ip_hash, until, created_by, created_at) "
+        "SELECT DISTINCT ip_hash, :until, :user, :now FROM submissions "
+        "WHERE report_id IN (SELECT value FROM json_each(:ids)) "
+        "ON CONFLICT (ip_hash) DO UPDATE SET until = max(until, excluded.until)"
+    )
+    # Unary + keeps the planner walking ids in order instead of sorting a whole status.
+    QUEUE_STATUS = "+r.status IN (SELECT value FROM json_each(:statuses))"
+    QUEUE_URL = "instr(lower(r.url), lower(:url)) > 0"
+    QUEUE_SEARCH = (
+        "r.id IN (SELECT report_id FROM submissions WHERE id IN "
+        "(SELECT rowid FROM report_search WHERE report_search MATCH :q))"
+    )
+    QUEUE_IDS = "r.id IN (SELECT value FROM json_each(:only_ids))"
+    DAILY_BY_STATUS = (
+        "SELECT date(day * 86400, 'unixepoch'), status, sum(n) FROM report_daily "
+        "WHERE day >= CAST(:since / 86400 AS INTEGER) "
+        "AND (:all OR site_id IN (SELECT value FROM json_each(:visible))) "
+        "GROUP BY day, status"
+    )
+
+    @staticmethod
+    def search_terms(text: str) -> str:
+        """FTS5 prefix terms; quoting keeps FTS syntax out of the editor's way."""
+        from feedback.store.queue import search_words
+
+        return " ".join(f'"{w}"*' for w in search_words(text))
+
+
+class SqliteTx:
+    sql = SqliteDialect
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
+        return list(await self._conn.execute_fetchall(sql, _params(params)))
+
+    async def fetchone(self, sql: str, params: Params = None) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        cur = await self._conn.execute(sql, _params(params))
+        try:
+            return cur.rowcount
+        finally:
+            await cur.close()
+
+    async def executemany(self, sql: str, params: Sequence[Params]) -> None:
+        await self._conn.executemany(sql, [_params(p) for p in params])
+
+
+class _LocalBuckets:
+    """On one machine the buckets live in memory, per process."""
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self._buckets = TokenBuckets(per_minute, burst)
+
+    async def take(self, key: str) -> float:
+        return self._buckets.take(key)
+
+
+class SqliteStore(Store):
+    engine = "sqlite"
+
+    def __init__(self, path: str, readers: int = 3) -> None:
+        self.path = path
+        self.location = path
+        self.db = Database(path, readers=readers)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def migrate(self) -> int:
+        return await migrate(self.path)
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[SqliteTx]:
+        async with self.db.reader() as conn:
+            yield SqliteTx(conn)
+
+    async def write(self, unit: Unit[T]) -> T:
+        return await self.db.write(lambda conn: unit(SqliteTx(conn)))
+
+    async def add_submission(self, sub: NewSubmission) -> Stored:
+        try:
+            return await self.db.write_batched(store_submissions, sub)
+        except (sqlite3.Error, RuntimeError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def rate_limiter(self, name: str, per_minute: float, burst: int) -> RateLimiter:
+        return _LocalBuckets(per_minute, burst)
+
+    async def connect_signals(self, signals: Signals) -> None:
+        # One process serves the file: its own hub already reaches every listener.
+        return None
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        if lock.locked():
+            yield False
+            return
+        async with lock:
+            yield True
+
+    async def health(self) -> dict[str, Any]:
+        row = await self.fetchone("PRAGMA user_version")
+        return {"schema_version": row[0] if row else 0, "writer": self.db.writer is not None}
+
+    async def table_columns(self, table: str) -> list[str]:
+        rows = await self.fetchall("SELECT name FROM pragma_table_info(?) ORDER BY cid", (table,))
+        return [r[0] for r in rows]
+
+    async def copy_rows_out(self, table: str, columns: list[str]) -> AsyncIterator[tuple]:
+        # Table and column names come from the migrations, never from input.
+        query = f"SELECT {', '.join(columns)} FROM {table} ORDER BY 1"
+        async with self.db.reader() as conn, conn.execute(query) as cur:
+            async for row in cur:
+                yield tuple(row)
+
+    async def copy_rows_in(self, table: str, columns: list[str], rows: list[tuple]) -> None:
+        cols = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+
+        async def unit(tx: Any) -> None:
+            await tx.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+
+        await self.write(unit)
+
+    async def after_copy_in(self) -> None:
+        return None  # INTEGER PRIMARY KEY continues after the largest id by itself
