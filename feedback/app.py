@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -20,9 +21,11 @@ from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
 
 from feedback import dashboard, demo
+from feedback.api import reports as api
 from feedback.assets import Asset
 from feedback.http_errors import http_error
 from feedback.intake import Intake
+from feedback.notify.worker import DeliveryWorker
 from feedback.outbound import outbound_client
 from feedback.paths import TEMPLATES_DIR, WIDGET_DIR
 from feedback.settings import Settings, load_settings
@@ -45,6 +48,7 @@ class Services:
     templates: Jinja2Templates
     widget: Asset
     demo_site_key: str | None = None
+    delivery: DeliveryWorker | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     intake: Intake = field(init=False)
 
@@ -73,9 +77,12 @@ async def widget_js(request: Request) -> Response:
 
 
 async def intake(request: Request) -> Response:
-    # One route for both methods, so a 405 lists them both in Allow.
+    # One route for every method, so a 405 lists them all in Allow: readers POST,
+    # browsers send OPTIONS first, and token holders GET the list.
     if request.method == "POST":
         return await services(request).intake.receive(request)
+    if request.method == "GET":
+        return await api.list_reports(request)
     return await services(request).intake.preflight(request)
 
 
@@ -119,17 +126,27 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         )
         templates.env.globals["widget_version"] = svc.widget.version
         app.state.services = svc
+        # One delivery worker per process; instances share the work through the database.
+        svc.delivery = DeliveryWorker(store, http, settings)
+        svc.delivery.listen(signals)
+        deliveries = asyncio.create_task(svc.delivery.run(), name="feedback-deliveries")
         tune_interpreter()
         try:
             yield {"services": svc}
         finally:
+            deliveries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deliveries
             await signals.drain()
             await http.aclose()
             await store.close()
 
     routes = [
         # Intake first: it is by far the busiest route, and routes are tried in order.
-        Route("/api/v1/reports", intake, methods=["POST", "OPTIONS"]),
+        Route("/api/v1/reports", intake, methods=["POST", "OPTIONS", "GET"]),
+        Route("/api/v1/reports/{id}", api.report, methods=["GET", "PATCH"]),
+        Route("/api/v1/sites", api.sites, methods=["GET"]),
+        Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
         Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Mount("/dashboard", routes=dashboard.routes, middleware=dashboard.middleware(settings)),
