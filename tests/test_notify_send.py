@@ -276,3 +276,36 @@ def test_digest_lists_new_most_reported_and_oldest_open_in_every_kind() -> None:
         else:
             body = json.loads(message.body)
             assert body["type"] == "digest" and body["capped"] and len(body["new"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "extra", "message"),
+    [
+        ("webhook", "http://169.254.169.254/latest", {}, "link-local"),
+        ("webhook", "file:///etc/passwd", {}, "http"),
+        ("slack", "http://[::1]/hook", {}, "loopback"),
+        ("telegram", "not-a-token", {}, "BOT_TOKEN/CHAT_ID"),
+        ("telegram", "123:abc/chat id", {}, "BOT_TOKEN/CHAT_ID"),
+        ("email", "nobody", {}, "not an email"),
+        ("email", "a@example.com", {"events": "report.deleted"}, "unknown event"),
+        ("email", "a@example.com", {"events": ""}, "at least one event"),
+        ("email", "a@example.com", {"path_prefix": "news"}, "starts with /"),
+        ("email", "a@example.com", {"digest": "weekly"}, "digest"),
+        ("sms", "+100", {}, "kind"),
+    ],
+)
+async def test_bad_destinations_are_refused_before_saving(kind, target, extra, message) -> None:
+    from feedback.notify.destinations import DestinationError, prepare
+
+    settings = replace(SETTINGS, allow_private_targets=False)
+    with pytest.raises(DestinationError, match=message):
+        await prepare(settings, kind=kind, target=target, **extra)
+
+
+async def test_a_telegram_target_splits_into_chat_and_token() -> None:
+    from feedback.notify.destinations import prepare
+
+    new = await prepare(SETTINGS, kind="telegram", target="123456:AA-bb_c/-100123")
+    assert (new.target, new.secret) == ("-100123", "123456:AA-bb_c")
+    webhook = await prepare(SETTINGS, kind="webhook", target="http://127.0.0.1:9/h")
+    assert webhook.secret.startswith("whsec_") and len(webhook.secret) > 30

@@ -8,10 +8,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from feedback.notify.destinations import DIGESTS, KINDS, DestinationError, prepare
 from feedback.settings import Settings
 from feedback.store import Store, make_store
 from feedback.store import notify as outbox
+from feedback.store.notify import DIGESTS, KINDS
 from feedback.store.sites import site_by_key
 from feedback.store.tokens import SCOPES, add_token, list_tokens, revoke_token
 from feedback.store.users import credentials
@@ -43,6 +43,9 @@ def _when(ts: float | None) -> str:
 
 
 def notify_add(settings: Settings, args: argparse.Namespace) -> None:
+    # Imported here: httpx is slow to import, and only commands that send need it.
+    from feedback.notify.destinations import DestinationError, prepare
+
     async def go(store: Store) -> None:
         site = await site_by_key(store, args.site_key)
         if site is None:

@@ -37,7 +37,9 @@ from feedback.store.engine import Store
 
 log = logging.getLogger("feedback.notify")
 
-LEASE = 300.0  # longer than any one send can take (HTTP and SMTP time out well before)
+# Longer than any one send can take (HTTP and SMTP time out well before); a delivery
+# whose process died mid-send is tried again once its lease runs out.
+LEASE = 120.0
 BATCH = 20
 IDLE_POLL = 2.0
 
