@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from feedback.assets import Asset
-from feedback.dashboard import action_links, admin, auth, live, queue, reports, stats
+from feedback.dashboard import action_links, admin, auth, live, notify, queue, reports, stats
 from feedback.dashboard.middleware import SecurityHeadersMiddleware, SessionMiddleware
 from feedback.settings import Settings
 
@@ -52,6 +52,15 @@ routes = [
     Route("/sites", admin.site_create, methods=["POST"]),
     Route("/sites/{id:int}", admin.site_page, methods=["GET"]),
     Route("/sites/{id:int}", admin.site_update, methods=["POST"]),
+    Route("/sites/{id:int}/notify", notify.notify_page, methods=["GET"]),
+    Route("/sites/{id:int}/destinations", notify.destination_create, methods=["POST"]),
+    Route("/sites/{id:int}/tokens", notify.token_create, methods=["POST"]),
+    Route("/sites/{id:int}/edit-link", notify.edit_link_save, methods=["POST"]),
+    Route("/destinations/{id:int}", notify.destination_page, methods=["GET"]),
+    Route("/destinations/{id:int}/test", notify.destination_test, methods=["POST"]),
+    Route("/destinations/{id:int}/remove", notify.destination_remove, methods=["POST"]),
+    Route("/deliveries/{id:int}/redeliver", notify.redeliver, methods=["POST"]),
+    Route("/tokens/{id:int}/revoke", notify.token_revoke, methods=["POST"]),
     Route("/users", admin.users_page, methods=["GET"]),
     Route("/users", admin.user_create, methods=["POST"]),
     Route("/users/{id:int}", admin.user_update, methods=["POST"]),

@@ -11,7 +11,9 @@ from starlette.responses import RedirectResponse, Response
 from feedback.dashboard.auth import csrf_token, services, signed_in
 from feedback.dashboard.queue import ACTION_LABELS, _announce, present
 from feedback.dashboard.text import char_diff, when
+from feedback.notify.links import edit_url
 from feedback.store import actions as store_actions
+from feedback.store.notify import edit_url_template
 from feedback.store.queue import history_of, report_by_id, submissions_of
 from feedback.store.users import User
 
@@ -50,6 +52,9 @@ async def report_page(request: Request, user: User) -> Response:
             "first_seen": when(report["first_seen"]),
             "messages": request.scope["session"].pop("flash", []),
             "block_hours": svc.settings.spam_block_hours,
+            "edit_link": edit_url(
+                await edit_url_template(svc.store, report["site_id"]), report["url"]
+            ),
         },
     )
 
