@@ -4,6 +4,7 @@ no floods, digests."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import replace
 
@@ -11,6 +12,7 @@ import pytest
 
 from feedback.app import create_app
 from feedback.notify import formats
+from feedback.notify.links import read_action_token
 from feedback.notify.worker import DeliveryWorker
 from feedback.store import actions as store_actions
 from tests.conftest import make_settings
@@ -234,3 +236,74 @@ async def _attempted(app, dest: int):
 def test_settings_replace_keeps_delivery_fields(tmp_path) -> None:
     s = replace(make_settings(tmp_path), delivery_attempts=2)
     assert s.delivery_attempts == 2
+
+
+async def test_two_instances_deliver_each_message_once(tmp_path, database, hook) -> None:
+    import httpx
+
+    from feedback.store.sites import add_site
+
+    settings = make_settings(tmp_path, database=database, allow_private_targets=True)
+    first, second = create_app(settings), create_app(settings)
+    async with first.router.lifespan_context(first), second.router.lifespan_context(second):
+        site = await add_site(first.state.services.store, "S", [ORIGIN])
+        await add_destination(first, site, "webhook", hook.url)
+        sent = []
+        for n, app in enumerate([first, second] * 6):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                sent.append(await send_report(c, site, ORIGIN, url=f"{ORIGIN}/n/{n}"))
+        # Both workers step at once, over and over, racing for the same rows.
+        for _ in range(5):
+            await asyncio.gather(first.state.services.delivery.step(),
+                                 second.state.services.delivery.step())  # fmt: skip
+        await wait_for(lambda: len(hook.requests) >= len(sent), what="every message")
+        await asyncio.sleep(1.5)
+    got = [r.json()["report"]["id"] for r in hook.requests]
+    assert sorted(got) == sorted(sent)
+    assert len({r.headers["Feedback-Delivery"] for r in hook.requests}) == len(sent)
+
+
+async def test_email_and_telegram_destinations_through_the_worker(tmp_path, database, hook) -> None:
+    import email
+    import email.policy
+
+    import httpx
+    from aiosmtpd.controller import Controller
+    from starlette.datastructures import Secret
+
+    from feedback.store.sites import add_site
+    from tests.test_mail import Inbox, free_port
+
+    inbox, port = Inbox(), free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    settings = make_settings(
+        tmp_path, database=database, allow_private_targets=True,
+        smtp_url=Secret(f"smtp://127.0.0.1:{port}"), mail_from="fb@example.com",
+        telegram_api=hook.url,
+    )  # fmt: skip
+    app = create_app(settings)
+    try:
+        async with app.router.lifespan_context(app):
+            store = app.state.services.store
+            site = await add_site(store, "S", [ORIGIN])
+            desk = await make_user(app, "desk@example.com", "editor", [site])
+            await add_destination(app, site, "email", "desk@example.com")
+            await add_destination(app, site, "telegram", "123:ABC/-100555")
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                report = await send_report(c, site, ORIGIN, comment="<b>@channel</b>")
+            await wait_for(lambda: inbox.messages and hook.requests, what="both messages")
+    finally:
+        smtp.stop()
+    message = email.message_from_bytes(inbox.messages[0][2], policy=email.policy.default)
+    plain = message.get_body(("plain",)).get_content()
+    fixed = re.search(r"Fixed: (\S+)", plain).group(1)
+    token = fixed.rsplit("/", 1)[1]
+    # The email's links act as the editor it was sent to.
+    assert read_action_token(settings, "fixed", token) == (report, desk)
+    sent = hook.requests[0]
+    assert sent.path == "/bot123:ABC/sendMessage"
+    body = sent.json()
+    assert body["chat_id"] == "-100555" and "&lt;b&gt;" in body["text"]

@@ -365,19 +365,23 @@ async def record_attempt(
     await store.write(unit)
 
 
-async def next_due(store: Store) -> float | None:
-    row = await store.fetchone("SELECT min(next_at) FROM deliveries WHERE state = 'pending'")
-    return row[0] if row and row[0] is not None else None
+@dataclass(frozen=True)
+class Work:
+    events: bool
+    oldest_held: float | None
+    next_due: float | None
 
 
-async def has_outbox(store: Store) -> bool:
-    row = await store.fetchone("SELECT count(*) FROM notify_events")
-    return bool(row and row[0])
-
-
-async def earliest_held(store: Store) -> float | None:
-    row = await store.fetchone("SELECT min(created_at) FROM deliveries WHERE state = 'held'")
-    return row[0] if row and row[0] is not None else None
+async def pending_work(store: Store) -> Work:
+    """What the worker has to do, in one cheap read: outbox events waiting, the oldest
+    delivery held for a digest, and when the next pending delivery is due."""
+    row = await store.fetchone(
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM notify_events LIMIT 1) e), "
+        "(SELECT min(created_at) FROM deliveries WHERE state = 'held'), "
+        "(SELECT min(next_at) FROM deliveries WHERE state = 'pending')"
+    )
+    assert row is not None
+    return Work(bool(row[0]), row[1], row[2])
 
 
 async def recent_deliveries(store: Store, destination_id: int, limit: int = 50) -> list[Row]:
