@@ -6,7 +6,11 @@ renders queue pages in-process through the real app (httpx ASGITransport, signed
 an admin and as an editor of two sites) and prints the median server time per page.
 Target: every median under 100 ms.
 
+With `--database postgresql://...` (an empty database), the seeded SQLite file is copied
+into PostgreSQL with `feedback copy-data`'s code and the pages are measured there.
+
     python bench/dashboard.py [--reports 1000000] [--runs 9] [--keep FILE]
+                              [--database postgresql://user@host:port/dbname]
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from feedback.app import create_app  # noqa: E402
 from feedback.settings import Settings  # noqa: E402
+from feedback.store import make_store  # noqa: E402
+from feedback.store.copy import copy_data  # noqa: E402
 from feedback.store.sqlite_db import migrate  # noqa: E402
 from feedback.store.users import hash_password  # noqa: E402
 
@@ -184,11 +190,24 @@ async def measure(path: str, runs: int, reports: int) -> list[tuple[str, float, 
     return results
 
 
+async def copy_into(path: str, url: str) -> None:
+    source, target = make_store(path), make_store(url)
+    await source.open()
+    await target.open()
+    try:
+        await copy_data(source, target)
+        await target.write(lambda tx: tx.execute("ANALYZE"))
+    finally:
+        await target.close()
+        await source.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--keep", help="seed into (or reuse) this file instead of a temp file")
+    parser.add_argument("--database", help="an empty PostgreSQL database to measure on instead")
     args = parser.parse_args()
     folder = tempfile.TemporaryDirectory(prefix="feedback-bench-")
     path = args.keep or str(Path(folder.name) / "bench.db")
@@ -199,6 +218,11 @@ def main() -> None:
             f"seeded {args.reports:,} reports over {SITES} sites in "
             f"{time.perf_counter() - started:.0f} s"
         )
+    if args.database:
+        started = time.perf_counter()
+        asyncio.run(copy_into(path, args.database))
+        print(f"copied into PostgreSQL in {time.perf_counter() - started:.0f} s")
+        path = args.database
     results = asyncio.run(measure(path, args.runs, args.reports))
     print(f"\n{'page':<38} {'median ms':>10} {'rows':>5}  target < 100 ms")
     for label, median, rows in results:

@@ -107,7 +107,11 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        store = make_store(settings.database)
+        store = make_store(
+            settings.database,
+            connections=settings.database_pool,
+            listen_url=settings.database_listen_url,
+        )
         await store.open()
         signals = Signals()
         await store.connect_signals(signals)

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from feedback.embed import embed_tag
 from feedback.normalise import UrlError, normalise_origin
 from feedback.notify import commands as notify_commands
 from feedback.notify.commands import NotifyCommandError
@@ -49,11 +50,6 @@ async def _with_store(settings: Settings, fn: Callable) -> object:
 
 def _migrate(settings: Settings) -> int:
     return asyncio.run(make_store(settings.database).migrate())
-
-
-def embed_tag(base_url: str, site_key: str) -> str:
-    base = base_url.rstrip("/") or "https://FEEDBACK-HOST"
-    return f'<script src="{base}/widget.js" data-site="{site_key}" async></script>'
 
 
 # --- commands ---------------------------------------------------------------
@@ -196,6 +192,29 @@ def cmd_user_passwd(args: argparse.Namespace) -> None:
     print(f"Password for {args.email} changed.")
 
 
+def cmd_copy_data(args: argparse.Namespace) -> None:
+    from feedback.store.copy import copy_data
+
+    if args.source == args.target:
+        raise CommandError("--from and --to name the same database")
+
+    async def go() -> dict[str, int]:
+        source, target = make_store(args.source, connections=2), make_store(args.target)
+        await source.open()
+        try:
+            await target.open()
+            try:
+                return await copy_data(source, target, say=lambda line: print("  " + line))
+            finally:
+                await target.close()
+        finally:
+            await source.close()
+
+    print(f"Copying {make_store(args.source).location} into {make_store(args.target).location}:")
+    copied = asyncio.run(go())
+    print(f"Done: {sum(copied.values())} rows in {len(copied)} tables, counts checked.")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -273,6 +292,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Apply every database migration not yet applied.",
     )
     mig.set_defaults(func=cmd_migrate)
+
+    copy = sub.add_parser(
+        "copy-data",
+        help="copy a whole installation into an empty database (SQLite <-> PostgreSQL)",
+        description="Copy every site, user, report, submission and event from one database "
+        "into another, empty one, keeping ids, and check the row counts. Each side is an "
+        "SQLite file path or a postgresql:// URL. Stop the service first.",
+    )
+    copy.add_argument("--from", dest="source", required=True, metavar="SOURCE")
+    copy.add_argument("--to", dest="target", required=True, metavar="TARGET")
+    copy.set_defaults(func=cmd_copy_data)
 
     site = sub.add_parser("site", help="manage sites", description="Manage sites.")
     site_sub = site.add_subparsers(dest="site_command", metavar="ACTION", required=True)

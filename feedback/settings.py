@@ -60,6 +60,21 @@ SETTINGS: tuple[Setting, ...] = (
         "postgresql://user:password@host:port/dbname URL for PostgreSQL.",
     ),
     Setting(
+        "FEEDBACK_DATABASE_POOL",
+        int,
+        10,
+        "PostgreSQL only: connections each process keeps open at most (one more is used for "
+        "live updates). SQLite uses one writer and three readers.",
+    ),
+    Setting(
+        "FEEDBACK_DATABASE_LISTEN_URL",
+        str,
+        "",
+        "PostgreSQL only: where each instance LISTENs for live updates from the others, if "
+        "not FEEDBACK_DATABASE. Set it to PostgreSQL itself (or a session-mode pooler) when "
+        "FEEDBACK_DATABASE points at PgBouncer in transaction mode.",
+    ),
+    Setting(
         "FEEDBACK_SECRET_KEY",
         Secret,
         None,
@@ -194,6 +209,8 @@ SETTING_NAMES = tuple(s.name for s in SETTINGS)
 @dataclass(frozen=True)
 class Settings:
     database: str = "./feedback.db"
+    database_pool: int = 10
+    database_listen_url: str = ""
     secret_key: Secret | None = None
     public_url: str = ""
     trusted_proxies: tuple[Any, ...] = ()

@@ -34,7 +34,9 @@ def _free_port() -> int:
 
 
 class Cluster:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """durable: fsync on, as in production (for benchmarks); tests run without it."""
+        self.durable = durable
         bindir = _bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -72,8 +74,8 @@ class Cluster:
                 f"-p {self.port}",
                 "-c listen_addresses=127.0.0.1",
                 f"-c unix_socket_directories={self.root}",
-                "-c fsync=off",
-                "-c full_page_writes=off",
+                "-c fsync=" + ("on" if self.durable else "off"),
+                "-c full_page_writes=" + ("on" if self.durable else "off"),
                 "-c max_connections=400",
                 "-c shared_buffers=64MB",
             ]

@@ -8,9 +8,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from feedback.cli import embed_tag
 from feedback.dashboard.auth import csrf_token, services, signed_in
 from feedback.dashboard.text import when
+from feedback.embed import embed_tag
 from feedback.normalise import UrlError, normalise_origin
 from feedback.store.queue import last_report_at
 from feedback.store.sites import add_site, list_sites, site_by_id, update_site

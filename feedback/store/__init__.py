@@ -15,13 +15,16 @@ def is_postgres_url(database: str) -> bool:
     return database.startswith(("postgresql://", "postgres://"))
 
 
-def make_store(database: str, *, connections: int = 10) -> Store:
+def make_store(database: str, *, connections: int = 10, listen_url: str = "") -> Store:
     """The store for a FEEDBACK_DATABASE value, not yet opened. `connections` bounds the
-    PostgreSQL pool (SQLite keeps its one writer and a few readers)."""
+    PostgreSQL pool (SQLite keeps its one writer and a few readers); `listen_url` is
+    where PostgreSQL's live updates are listened for, if not `database`."""
+    if connections < 1:
+        raise StoreError(f"FEEDBACK_DATABASE_POOL must be at least 1, not {connections}")
     if is_postgres_url(database):
         from feedback.store.postgres import PostgresStore
 
-        return PostgresStore(database, pool_size=connections)
+        return PostgresStore(database, pool_size=connections, listen_url=listen_url or database)
     from feedback.store.sqlite import SqliteStore
 
     return SqliteStore(database, readers=min(3, connections))

@@ -46,6 +46,7 @@ log = logging.getLogger("feedback.store.postgres")
 
 INTAKE_SQL = (Path(__file__).parent / "postgres_intake.sql").read_text(encoding="utf-8")
 MAX_BATCH = 256
+INTAKE_WRITERS = 2
 CHANNEL = "feedback_events"
 # Any fixed number: the key of the lock that lets one instance migrate at a time.
 MIGRATION_LOCK = 0x66656564
@@ -210,24 +211,30 @@ class _Intake:
     """Group commit for intake: whatever arrives while a batch is being written goes
     out together in the next one, as one statement."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, writers: int) -> None:
         self._pool = pool
+        self._writers = writers
         self._waiting: list[_Batch] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="feedback-intake")
+        # A few batches in flight at once: while one waits for its commit to be flushed,
+        # the next is already on its way (PostgreSQL flushes concurrent commits together).
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"feedback-intake-{n}")
+            for n in range(self._writers)
+        ]
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
+        await asyncio.gather(*self._tasks)
+        self._tasks = []
 
     async def submit(self, sub: NewSubmission) -> Stored:
-        if self._task is None or self._stopping:
+        if not self._tasks or self._stopping:
             raise StoreUnavailable("the store is closed")
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Batch(future, sub))
@@ -273,21 +280,41 @@ class _Intake:
 
 class _SharedBuckets:
     """Token buckets in one UNLOGGED table, so an allowance holds across instances.
-    One statement per take: refill by the time since the last take, then take a token
-    if there is one. The database's clock decides, so instances' clocks needn't agree."""
 
-    TAKE = (
-        "WITH now AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS t) "
-        "INSERT INTO rate_buckets AS b (name, key, tokens, at, ok) "
-        "SELECT :name, :key, :burst - 1, t, true FROM now "
-        "ON CONFLICT (name, key) DO UPDATE SET "
-        "tokens = least(:burst, b.tokens + (excluded.at - b.at) * :rate) "
-        "  - CASE WHEN least(:burst, b.tokens + (excluded.at - b.at) * :rate) >= 1 "
-        "    THEN 1 ELSE 0 END, "
-        "ok = least(:burst, b.tokens + (excluded.at - b.at) * :rate) >= 1, "
-        "at = excluded.at "
-        "RETURNING ok, tokens"
+    The takes that arrive while one is on its way to the database go together in the
+    next: one transaction refills each bucket by the time since its last take and takes
+    as many tokens as it has for the requests waiting on it. The database's clock
+    decides, so instances' clocks needn't agree.
+    """
+
+    ENSURE = (
+        "INSERT INTO rate_buckets (name, key, tokens, at) "
+        "SELECT :name, key, :burst, extract(epoch FROM clock_timestamp()) "
+        "FROM unnest(CAST(:keys AS text[])) AS key ORDER BY key "
+        "ON CONFLICT (name, key) DO NOTHING"
     )
+    TAKE = """
+        WITH wanted AS (
+            SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:wants AS integer[])) AS w(key, n)
+        ),
+        -- Locked in key order, so two instances taking from the same buckets never deadlock.
+        locked AS (
+            SELECT b.key, b.tokens, b.at FROM rate_buckets b
+            WHERE b.name = :name AND b.key IN (SELECT key FROM wanted)
+            ORDER BY b.key FOR UPDATE
+        ),
+        refilled AS (
+            SELECT l.key, w.n, c.t,
+                   least(:burst, l.tokens + greatest(c.t - l.at, 0) * :rate) AS tokens
+            FROM locked l JOIN wanted w ON w.key = l.key
+            CROSS JOIN (SELECT extract(epoch FROM clock_timestamp()) AS t) c
+        )
+        UPDATE rate_buckets b
+        SET tokens = r.tokens - least(r.n, floor(r.tokens)), at = r.t
+        FROM refilled r
+        WHERE b.name = :name AND b.key = r.key
+        RETURNING b.key, least(r.n, floor(r.tokens))::integer AS granted, b.tokens
+    """
     FORGET = "DELETE FROM rate_buckets WHERE name = :name AND at < :before"
 
     def __init__(self, pool: AsyncConnectionPool, name: str, per_minute: float, burst: int):
@@ -296,22 +323,58 @@ class _SharedBuckets:
         self.rate = per_minute / 60.0
         self.burst = float(max(1, burst))
         self._forgotten = time.monotonic()
+        self._waiting: dict[str, list[asyncio.Future[float]]] = {}
+        self._flight: asyncio.Task[None] | None = None
 
     async def take(self, key: str) -> float:
-        params = {"name": self.name, "key": key, "burst": self.burst, "rate": self.rate}
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(_statement(self.TAKE, True), params)
-            ok, tokens = await cur.fetchone()
-            if time.monotonic() - self._forgotten > 60 and self.rate > 0:
-                # A bucket untouched for as long as it takes to refill is full anyway.
-                self._forgotten = time.monotonic()
-                await conn.execute(
-                    _statement(self.FORGET, True),
-                    {"name": self.name, "before": time.time() - self.burst / self.rate - 60},
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(future)
+        if self._flight is None or self._flight.done():
+            self._flight = asyncio.create_task(self._take_waiting())
+        return await future
+
+    async def _take_waiting(self) -> None:
+        while self._waiting:
+            waiting, self._waiting = self._waiting, {}
+            try:
+                granted = await self._take(
+                    sorted(waiting), [len(waiting[k]) for k in sorted(waiting)]
                 )
-        if ok:
-            return 0.0
-        return (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
+            except Exception as exc:
+                for futures in waiting.values():
+                    for f in futures:
+                        if not f.done():
+                            f.set_exception(StoreUnavailable(str(exc)))
+                continue
+            for key, futures in waiting.items():
+                n, tokens = granted.get(key, (0, 0.0))
+                wait = (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
+                for i, f in enumerate(futures):
+                    if not f.done():
+                        f.set_result(0.0 if i < n else max(wait, 0.001))
+
+    async def _take(self, keys: list[str], wants: list[int]) -> dict[str, tuple[int, float]]:
+        params = {"name": self.name, "keys": keys, "wants": wants, "burst": self.burst,
+                  "rate": self.rate}  # fmt: skip
+        for attempt in range(3):
+            try:
+                async with self._pool.connection() as conn, conn.transaction():
+                    await conn.execute(_statement(self.ENSURE, True), params)
+                    cur = await conn.execute(_statement(self.TAKE, True), params)
+                    rows = await cur.fetchall()
+                    if time.monotonic() - self._forgotten > 60 and self.rate > 0:
+                        # A bucket untouched for as long as it takes to refill is full anyway.
+                        self._forgotten = time.monotonic()
+                        before = time.time() - self.burst / self.rate - 60
+                        await conn.execute(
+                            _statement(self.FORGET, True), {"name": self.name, "before": before}
+                        )
+                return {r[0]: (r[1], r[2]) for r in rows}
+            except _RETRY:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
 
 
 class _Relay:
@@ -361,11 +424,13 @@ class _Relay:
                 log.warning("could not pass %d events to other instances: %s", len(messages), exc)
 
     async def _listen_loop(self) -> None:
-        # A connection of its own, outside the pool: LISTEN lasts as long as the session
-        # (so, behind PgBouncer, this one connection must reach PostgreSQL directly).
+        # A connection of its own, outside the pool: LISTEN lasts as long as the session,
+        # so behind PgBouncer in transaction mode it goes to FEEDBACK_DATABASE_LISTEN_URL.
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self._store.url, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(
+                    self._store.listen_url, autocommit=True
+                )
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._ready.set()
@@ -390,8 +455,9 @@ class _Relay:
 class PostgresStore(Store):
     engine = "postgresql"
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, listen_url: str = "") -> None:
         self.url = url
+        self.listen_url = listen_url or url
         self.location = redact(url)
         self.pool = AsyncConnectionPool(
             url,
@@ -401,7 +467,7 @@ class PostgresStore(Store):
             kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": _rows},
             name="feedback",
         )
-        self._intake = _Intake(self.pool)
+        self._intake = _Intake(self.pool, writers=INTAKE_WRITERS)
         self._relay: _Relay | None = None
 
     async def _open_pool(self) -> None:

@@ -6,7 +6,6 @@ CREATE UNLOGGED TABLE rate_buckets (
     key     text NOT NULL,
     tokens  double precision NOT NULL,
     at      double precision NOT NULL,
-    ok      boolean NOT NULL DEFAULT true,
     PRIMARY KEY (name, key)
 );
 CREATE INDEX rate_buckets_at ON rate_buckets(at);
