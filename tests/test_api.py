@@ -209,3 +209,45 @@ async def test_the_cms_edit_link_follows_the_sites_template(app, client, site) -
     )
     sites = (await client.get("/api/v1/sites", headers=bearer(secret))).json()["sites"]
     assert sites[0]["edit_url_template"].startswith("https://cms.example.com/")
+
+
+async def test_deeply_nested_json_is_a_400_not_a_crash(app, client, site) -> None:
+    import base64
+
+    report = await send_report(client, site, ORIGIN)
+    secret = await token(app, [site], "write")
+    deep = b"[" * 100_000
+    response = await client.patch(
+        f"/api/v1/reports/{report}", content=deep[:16000],
+        headers=bearer(secret) | {"Content-Type": "application/json"},
+    )  # fmt: skip
+    assert_error(response, 400)
+    cursor = base64.urlsafe_b64encode(deep[:3000]).decode()
+    listed = await client.get("/api/v1/reports", params={"cursor": cursor}, headers=bearer(secret))
+    assert_error(listed, 400, "invalid_cursor")
+
+
+async def test_nul_and_lone_surrogates_never_reach_the_database(app, client, site) -> None:
+    import json
+
+    report = await send_report(client, site, ORIGIN)
+    secret = await token(app, [site], "write")
+    as_json = bearer(secret) | {"Content-Type": "application/json"}
+    for field in ("note", "assignee"):
+        for bad in ("a\x00b", "\ud800"):
+            response = await client.patch(
+                f"/api/v1/reports/{report}", content=json.dumps({field: bad}), headers=as_json
+            )
+            assert_error(response, 422, "invalid_text")
+    listed = await client.get(
+        "/api/v1/reports", params={"url": "\x00news", "q": "te\x00h"}, headers=bearer(secret)
+    )
+    assert listed.status_code == 200
+    for key in ("\x00", "k\ud800", "x" * 1000):
+        body = {"site": key, "kind": "typo", "url": "https://example.com/"}
+        intake = await client.post(
+            "/api/v1/reports",
+            content=json.dumps(body),
+            headers={"Origin": ORIGIN, "Content-Type": "application/json"},
+        )
+        assert_error(intake, 404, "unknown_site")

@@ -93,6 +93,22 @@ async def sites(request: Request) -> Response:
     )
 
 
+def _text(value: str) -> str:
+    # Stored text never holds NUL or lone surrogates, so they cannot match anything; and
+    # PostgreSQL refuses them outright.
+    return value.replace("\x00", "").encode("utf-8", "ignore").decode().strip()
+
+
+def _storable(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _cursor(after_id: int, after_count: int) -> str:
     raw = json.dumps([after_id, after_count], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -102,15 +118,13 @@ def _read_cursor(value: str) -> tuple[int, int]:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         after_id, after_count = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError):
+    except (binascii.Error, ValueError, TypeError, RecursionError):
         raise ApiError(
             400, "invalid_cursor", "The cursor is not one this API gave.", "cursor"
         ) from None
     if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**53
                for v in (after_id, after_count)):  # fmt: skip
-        raise ApiError(
-            400, "invalid_cursor", "The cursor is not one this API gave.", "cursor"
-        ) from None
+        raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave.", "cursor")
     return after_id, after_count
 
 
@@ -143,8 +157,8 @@ async def _filter(request: Request, token: Token) -> tuple[QueueFilter, int]:
         site_id=site_id,
         statuses=tuple(statuses) or OPEN_STATUSES,
         kind=kind,
-        url=q.get("url", "").strip()[:500],
-        q=q.get("q", "").strip()[:200],
+        url=_text(q.get("url", ""))[:500],
+        q=_text(q.get("q", ""))[:200],
         sort=sort,
     )
     if "cursor" in q:
@@ -298,7 +312,7 @@ async def _change(request: Request) -> dict[str, Any]:
         raise ApiError(400, "too_large", "The change is too large.")
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):
         raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
     if not isinstance(data, dict) or not data:
         raise ApiError(400, "invalid_type", "The body must be a non-empty JSON object.")
@@ -314,6 +328,10 @@ async def _change(request: Request) -> dict[str, Any]:
                 raise ApiError(400, "invalid_type", f"'{name}' must be a string.", name)
             if len(data[name]) > limit:
                 raise ApiError(422, "too_long", f"'{name}' is over {limit} characters.", name)
+    for name in ("reason", "note", "assignee"):
+        value = data.get(name)
+        if isinstance(value, str) and not _storable(value):
+            raise ApiError(422, "invalid_text", f"'{name}' holds a NUL or a lone surrogate.", name)
     if "reason" in data and "status" not in data:
         raise ApiError(422, "required", "A 'reason' goes with a 'status'.", "status")
     if (

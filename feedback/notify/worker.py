@@ -123,7 +123,11 @@ class DeliveryWorker:
         if message is None:
             outcome = Outcome("failed", None, "the report no longer exists")
         else:
-            outcome = await send(self.http, self.settings, target, message, claimed.public_id)
+            try:
+                outcome = await send(self.http, self.settings, target, message, claimed.public_id)
+            except Exception as exc:  # unforeseen trouble: try again later, like a network error
+                log.exception("sending delivery %s failed", claimed.public_id)
+                outcome = Outcome("retry", None, f"{type(exc).__name__}: {exc}"[:500])
         await self._record(claimed, outcome, retry)
         return outcome
 
