@@ -123,7 +123,7 @@ class Intake:
     ) -> Response:
         settings = self.state.settings
         ip = client_ip(request.scope, settings.trusted_proxies)
-        # Keyed by the address's hash: PostgreSQL keeps the buckets in a table.
+        # Keyed by the address's hash: the buckets may be kept in the database.
         wait = await self.ip_buckets.take(ip_hash(settings.secret, ip))
         if wait:
             raise _too_many(wait)

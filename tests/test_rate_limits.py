@@ -18,7 +18,7 @@ async def strict_app(tmp_path, database):
         database=database,
         rate_ip_per_minute=2.0,
         rate_ip_burst=3,
-        rate_site_per_minute=60.0,
+        rate_site_per_minute=6.0,  # slow refill: a slow machine must not earn a token
         rate_site_burst=5,
         trusted_proxies=(__import__("ipaddress").ip_network("10.0.0.0/8"),),
     )

@@ -13,8 +13,9 @@ from feedback.store.sqlite_db import migrate
 # Tables an engine has for its own way of doing something the other does differently.
 SQLITE_ONLY = {"report_search"}  # an FTS5 table; its shadow tables start with its name
 POSTGRES_ONLY = {"report_search", "schema_version", "rate_buckets"}
-# Search: FTS5's one `text` column against a tsvector row per send; both are
-# (rowid, text), but FTS5 hides its rowid. The schema version lives in SQLite's header.
+# Search: FTS5's one `text` column against a tsvector row per send; both are keyed by the
+# submission id (FTS5 hides its rowid); PostgreSQL's also names the report. The schema
+# version lives in SQLite's header.
 
 
 def test_every_step_exists_for_both_engines() -> None:
@@ -63,7 +64,7 @@ async def test_both_engines_build_the_same_tables_and_columns(tmp_path, postgres
     assert shared == set(pg) - POSTGRES_ONLY
     for table in sorted(shared):
         assert lite[table] == pg[table], table
-    assert pg["report_search"] == ["rowid", "text"]
+    assert pg["report_search"] == ["rowid", "report_id", "text"]
 
 
 def test_migration_files_must_pair_up(tmp_path) -> None:

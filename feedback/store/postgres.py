@@ -125,8 +125,7 @@ class PostgresDialect(Dialect):
     QUEUE_STATUS = "r.status = ANY(CAST(:statuses AS text[]))"
     QUEUE_URL = "strpos(lower(r.url), lower(:url)) > 0"
     QUEUE_SEARCH = (
-        "r.id IN (SELECT report_id FROM submissions WHERE id IN "
-        "(SELECT rowid FROM report_search WHERE text @@ to_tsquery('simple', :q)))"
+        "r.id IN (SELECT report_id FROM report_search WHERE text @@ to_tsquery('simple', :q))"
     )
     QUEUE_IDS = "r.id = ANY(CAST(:only_ids AS bigint[]))"
     DAILY_BY_STATUS = (
@@ -268,7 +267,12 @@ class _Intake:
         for attempt in range(3):
             try:
                 async with self._pool.connection() as conn:
-                    cur = await conn.execute(_statement(INTAKE_SQL, True), params)
+                    # A 201 promises the report is on disk, whatever the server's default:
+                    # the batch's own transaction waits for its commit to be flushed. Sent
+                    # together in one round trip.
+                    async with conn.pipeline(), conn.transaction():
+                        await conn.execute("SET LOCAL synchronous_commit TO on")
+                        cur = await conn.execute(_statement(INTAKE_SQL, True), params)
                     rows = await cur.fetchall()
                 break
             except _RETRY:
@@ -623,8 +627,9 @@ class PostgresStore(Store):
                     ).format(t=pgsql.Literal(table), i=pgsql.Identifier(table))
                 )
             await conn.execute(
-                "INSERT INTO report_search (rowid, text) "
-                "SELECT s.id, to_tsvector('simple', r.quote_exact || ' ' || s.comment || ' ' "
-                "|| s.suggestion) FROM submissions s JOIN reports r ON r.id = s.report_id "
+                "INSERT INTO report_search (rowid, report_id, text) "
+                "SELECT s.id, s.report_id, to_tsvector('simple', r.quote_exact || ' ' "
+                "|| s.comment || ' ' || s.suggestion) "
+                "FROM submissions s JOIN reports r ON r.id = s.report_id "
                 "ON CONFLICT (rowid) DO NOTHING"
             )

@@ -82,8 +82,9 @@ kept AS (
     RETURNING id, report_id, comment, suggestion
 ),
 searchable AS (
-    INSERT INTO report_search (rowid, text)
-    SELECT k.id, to_tsvector('simple', p.exact || ' ' || k.comment || ' ' || k.suggestion)
+    INSERT INTO report_search (rowid, report_id, text)
+    SELECT k.id, k.report_id,
+           to_tsvector('simple', p.exact || ' ' || k.comment || ' ' || k.suggestion)
     FROM kept k
     JOIN (SELECT DISTINCT report_id, exact FROM placed) p ON p.report_id = k.report_id
 ),

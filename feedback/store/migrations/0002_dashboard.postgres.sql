@@ -1,18 +1,21 @@
 -- The editors' dashboard: full-text search, per-status counts, sign-in throttling,
 -- undoable actions and the indexes the queue's sorts need.
 
--- Search over what readers sent: one row per send (rowid = submission id), as on SQLite.
--- Intake writes it in the same statement as the send. The 'simple' configuration
--- neither stems nor drops stop words, so it works the same for every language a site
--- is written in, and prefix queries (word:*) find partial words.
+-- Search over what readers sent: one row per send (rowid = submission id), as on SQLite,
+-- with its report's id beside it so a search goes straight to reports. Intake writes it
+-- in the same statement as the send. The 'simple' configuration neither stems nor drops
+-- stop words, so it works the same for every language a site is written in, and prefix
+-- queries (word:*) find partial words.
 CREATE TABLE report_search (
-    rowid  bigint PRIMARY KEY REFERENCES submissions(id),
-    text   tsvector NOT NULL
+    rowid      bigint PRIMARY KEY REFERENCES submissions(id),
+    report_id  bigint NOT NULL,
+    text       tsvector NOT NULL
 );
 CREATE INDEX report_search_text ON report_search USING gin (text);
 
-INSERT INTO report_search (rowid, text)
-SELECT s.id, to_tsvector('simple', r.quote_exact || ' ' || s.comment || ' ' || s.suggestion)
+INSERT INTO report_search (rowid, report_id, text)
+SELECT s.id, s.report_id,
+       to_tsvector('simple', r.quote_exact || ' ' || s.comment || ' ' || s.suggestion)
 FROM submissions s JOIN reports r ON r.id = s.report_id;
 
 ALTER TABLE sites ADD COLUMN last_report_at double precision;
