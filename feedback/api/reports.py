@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -153,13 +154,19 @@ async def _filter(request: Request, token: Token) -> tuple[QueueFilter, int]:
             raise ApiError(403, "site_not_in_scope", "This token does not cover that site.",
                            "site")  # fmt: skip
         site_id = site.id
-    f = QueueFilter(
+    # The dashboard's own reading of the query first, so filters it gains reach the API
+    # too; then what the API spells differently (a site key, a cursor) or checks harder.
+    dashboard_view = QueryParams([(k, _text(v)) for k, v in q.multi_items() if k != "site"])
+    f = replace(
+        QueueFilter.from_query(dashboard_view),
         site_id=site_id,
         statuses=tuple(statuses) or OPEN_STATUSES,
         kind=kind,
         url=_text(q.get("url", ""))[:500],
         q=_text(q.get("q", ""))[:200],
         sort=sort,
+        after_id=None,
+        after_count=None,
     )
     if "cursor" in q:
         after_id, after_count = _read_cursor(q["cursor"])
