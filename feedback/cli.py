@@ -58,23 +58,38 @@ def _migrate(settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from feedback.server import StackError, choose_stack, set_deadlines
+
     settings = _settings()
     try:
         settings.secret  # noqa: B018
     except MissingSecret as exc:
         raise CommandError(str(exc)) from None
+    try:
+        stack = choose_stack(args.loop, args.http)
+    except StackError as exc:
+        raise CommandError(str(exc)) from None
     version = _migrate(settings)
     where = make_store(settings.database).location
     print(f"feedback: database {where} at schema version {version}", file=sys.stderr)
+    print(f"feedback: {stack.describe()}", file=sys.stderr)
+    for note in stack.notes:
+        print(f"feedback: {note}", file=sys.stderr)
+    set_deadlines(args.timeout_header, args.timeout_body)
     uvicorn.run(
         "feedback.app:app_from_environment",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
+        loop=stack.loop,
+        http=stack.protocol,
         proxy_headers=False,  # client addresses come from FEEDBACK_TRUSTED_PROXIES only
         server_header=False,
         log_level=args.log_level,
+        access_log=args.access_log,
+        timeout_keep_alive=args.timeout_keep_alive,
+        limit_concurrency=args.limit_concurrency or None,
         # Open dashboards hold live streams; don't let them delay a restart for long.
         timeout_graceful_shutdown=5,
     )
@@ -284,6 +299,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (rate limits are counted per process)",
     )
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log a line per request (off by default: the reverse proxy logs requests already)",
+    )
+    serve.add_argument(
+        "--loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="event loop (default: uvloop when installed)",
+    )
+    serve.add_argument(
+        "--http",
+        choices=("auto", "httptools", "h11"),
+        default="auto",
+        help="HTTP parser (default: httptools when installed)",
+    )
+    serve.add_argument(
+        "--timeout-keep-alive",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="close a keep-alive connection idle this long after a response (default 5)",
+    )
+    serve.add_argument(
+        "--timeout-header",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection whose request head has not fully arrived this long after "
+        "connecting or after its first byte (default 10; 0 turns it off)",
+    )
+    serve.add_argument(
+        "--timeout-body",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection whose request body has not fully arrived this long after "
+        "its head (default 10; 0 turns it off)",
+    )
+    serve.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="connections and requests per worker before new ones are answered 503 "
+        "(default 1000; 0 for no limit)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser(

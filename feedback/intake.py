@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from feedback.clients import client_ip, ip_hash
 from feedback.errors import ApiError
@@ -100,14 +100,15 @@ class Intake:
             },
         )
 
-    async def receive(self, request: Request) -> Response:
-        headers = _headers(request.scope)
+    async def receive(self, scope: Scope, receive: Receive) -> ASGIApp:
+        """The answer to a POST: an ASGI app that sends it."""
+        headers = _headers(scope)
         origin = headers.get("origin")
         # Until the site is known, any registered origin may read our answer; after, only
         # the site's own origins may (so errors for another site's key stay opaque).
         seen: dict[str, frozenset[str]] = {}
         try:
-            return await self._receive(request, headers, origin, seen)
+            return await self._receive(scope, receive, headers, origin, seen)
         except ApiError as err:
             allowed = seen.get("allowed")
             if allowed is not None and origin:
@@ -116,13 +117,14 @@ class Intake:
 
     async def _receive(
         self,
-        request: Request,
+        scope: Scope,
+        receive: Receive,
         headers: dict[str, str],
         origin: str | None,
         seen: dict[str, frozenset[str]],
-    ) -> Response:
+    ) -> ASGIApp:
         settings = self.state.settings
-        ip = client_ip(request.scope, settings.trusted_proxies)
+        ip = client_ip(scope, settings.trusted_proxies)
         # Keyed by the address's hash: the buckets may be kept in the database.
         wait = await self.ip_buckets.take(ip_hash(settings.secret, ip))
         if wait:
@@ -131,7 +133,7 @@ class Intake:
         content_type = headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != "application/json":
             raise ApiError(415, "unsupported_media_type", "Send the report as application/json.")
-        body = await _read_limited(request, headers.get("content-length"), settings.max_body_bytes)
+        body = await _read_limited(receive, headers.get("content-length"), settings.max_body_bytes)
         try:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -221,14 +223,34 @@ def _cors(origin: str, allowed: frozenset[str]) -> dict[str, str]:
     return {"Vary": "Origin"}
 
 
-def _created(report_id: int, duplicate: bool, origin: str) -> Response:
+class _Created:
+    """The 201 answer, sent as two ASGI messages without building a Response."""
+
+    __slots__ = ("headers", "body")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.headers = headers
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 201, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _created(report_id: int, duplicate: bool, origin: str) -> _Created:
     """201, for an origin already checked against the site's."""
     body = b'{"id":%d,"duplicate":%s}' % (report_id, b"true" if duplicate else b"false")
-    return Response(
+    return _Created(
+        [
+            (b"content-length", b"%d" % len(body)),
+            (b"content-type", b"application/json"),
+            # Retry-After is not a CORS-safelisted header: without this the widget could
+            # not tell the reader when to try again.
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-expose-headers", b"Retry-After"),
+            (b"vary", b"Origin"),
+        ],
         body,
-        status_code=201,
-        media_type="application/json",
-        headers=_cors(origin, frozenset((origin,))),
     )
 
 
@@ -242,7 +264,7 @@ def _too_many(wait: float) -> ApiError:
     )
 
 
-async def _read_limited(request: Request, declared: str | None, limit: int) -> bytes:
+async def _read_limited(receive: Receive, declared: str | None, limit: int) -> bytes:
     too_large = ApiError(413, "payload_too_large", f"The report is larger than {limit} bytes.")
     if declared is not None:
         try:
@@ -253,7 +275,7 @@ async def _read_limited(request: Request, declared: str | None, limit: int) -> b
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await request.receive()
+        message = await receive()
         if message["type"] == "http.disconnect":
             raise ApiError(400, "bad_request", "The body was cut off.")
         chunk = message.get("body", b"")

@@ -133,6 +133,7 @@ def normalise_url(raw: str) -> str:
     return urlunsplit((scheme, host, parts.path or "/", query, ""))
 
 
+@functools.lru_cache(maxsize=4096)  # asked of every report's (already cached) page address
 def origin_of(url: str) -> str:
     """scheme://host[:port] of an already normalised URL."""
     parts = urlsplit(url)

@@ -44,8 +44,8 @@ def test_every_command_has_help(tmp_path, command: tuple[str, ...]) -> None:
     assert "usage: feedback" in result.stdout
 
 
-def test_site_add_prints_key_and_embed_tag_and_site_list_shows_it(tmp_path) -> None:
-    env = {"FEEDBACK_PUBLIC_URL": "https://feedback.example.org"}
+def test_site_add_prints_key_and_embed_tag_and_site_list_shows_it(tmp_path, database) -> None:
+    env = {"FEEDBACK_PUBLIC_URL": "https://feedback.example.org", "FEEDBACK_DATABASE": database}
     added = run(
         tmp_path, "site", "add", "Example News",
         "--origin", "https://Example.com/", "--origin", "https://www.example.com", env=env,
@@ -54,7 +54,7 @@ def test_site_add_prints_key_and_embed_tag_and_site_list_shows_it(tmp_path) -> N
     key = added.stdout.split("Key: ")[1].split()[0]
     tag = f'<script src="https://feedback.example.org/widget.js" data-site="{key}" async></script>'
     assert tag in added.stdout
-    listed = run(tmp_path, "site", "list")
+    listed = run(tmp_path, "site", "list", env=env)
     assert listed.returncode == 0
     assert listed.stdout.split("\t")[0] == key
     assert "https://example.com https://www.example.com" in listed.stdout
@@ -99,14 +99,24 @@ def test_secret_can_come_from_a_dot_env_file(tmp_path) -> None:
         proc.wait(timeout=10)
 
 
+def test_an_unreachable_postgresql_server_is_a_clear_error(tmp_path) -> None:
+    env = {"FEEDBACK_DATABASE": f"postgresql://feedback:s3cret@127.0.0.1:{free_port()}/x"}
+    started = time.monotonic()
+    result = run(tmp_path, "site", "list", env=env)
+    assert result.returncode == 1
+    assert "cannot connect to postgresql://feedback:***@127.0.0.1" in result.stderr
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 30
+
+
 def test_bad_setting_value_is_an_error(tmp_path) -> None:
     result = run(tmp_path, "site", "list", env={"FEEDBACK_RATE_IP_BURST": "lots"})
     assert result.returncode == 1
     assert "FEEDBACK_RATE_IP_BURST" in result.stderr
 
 
-def test_migrate_reports_the_schema_version(tmp_path) -> None:
-    result = run(tmp_path, "migrate")
+def test_migrate_reports_the_schema_version(tmp_path, database) -> None:
+    result = run(tmp_path, "migrate", env={"FEEDBACK_DATABASE": database})
     assert result.returncode == 0
     assert "schema version" in result.stdout
 

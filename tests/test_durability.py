@@ -58,7 +58,8 @@ def test_every_acknowledged_report_survives_kill_9(tmp_path, database) -> None:
         nonlocal killed
         url = f"http://127.0.0.1:{port}/api/v1/reports"
         headers = {"Origin": "https://d.example"}
-        async with httpx.AsyncClient(timeout=10) as client:
+        # No deadline for a free connection: on a busy machine the queue of 400 sends is long.
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30, pool=None)) as client:
 
             async def send(n: int) -> None:
                 nonlocal killed

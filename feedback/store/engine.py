@@ -75,6 +75,12 @@ class Dialect:
     QUEUE_URL: str
     QUEUE_SEARCH: str
     QUEUE_IDS: str
+    # Where an engine can tell a common search from a rare one: SEARCH_HITS counts the
+    # matching sends of :q, up to :cap, and QUEUE_SEARCH_DENSE is the same condition as
+    # QUEUE_SEARCH written to be checked report by report, newest first, which is
+    # quicker when matches are everywhere. None where the engine has one way only.
+    SEARCH_HITS: str | None = None
+    QUEUE_SEARCH_DENSE: str | None = None
     # Daily arrivals by status since :since for the visible sites, as (date, status, n).
     DAILY_BY_STATUS: str
     # Notifications: the oldest outbox events (at most :limit), taken by this transaction;

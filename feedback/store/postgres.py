@@ -128,6 +128,16 @@ class PostgresDialect(Dialect):
         "r.id IN (SELECT report_id FROM report_search WHERE text @@ to_tsquery('simple', :q))"
     )
     QUEUE_IDS = "r.id = ANY(CAST(:only_ids AS bigint[]))"
+    SEARCH_HITS = (
+        "SELECT count(*) FROM (SELECT 1 FROM report_search "
+        "WHERE text @@ to_tsquery('simple', :q) LIMIT :cap) AS hits"
+    )
+    # A scalar subquery is not turned into a join: the planner walks reports in the
+    # page's order and looks each one up, stopping once the page is full.
+    QUEUE_SEARCH_DENSE = (
+        "(SELECT true FROM report_search s WHERE s.report_id = r.id "
+        "AND s.text @@ to_tsquery('simple', :q) LIMIT 1)"
+    )
     DAILY_BY_STATUS = (
         "SELECT to_char(to_timestamp(day * 86400.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), "
         "status, sum(n) FROM report_daily "
@@ -475,10 +485,15 @@ class PostgresStore(Store):
         self._relay: _Relay | None = None
 
     async def _open_pool(self) -> None:
+        # One plain connection first: a wrong address or password is an error at once,
+        # with PostgreSQL's own words, where the pool would keep retrying.
         try:
+            first = await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)
+            await first.close()
             await self.pool.open(wait=True, timeout=15)
         except Exception as exc:
-            raise StoreError(f"cannot connect to {self.location}: {exc}") from None
+            message = str(exc).strip().replace(self.url, self.location)
+            raise StoreError(f"cannot connect to {self.location}: {message}") from None
 
     async def open(self) -> None:
         await self._open_pool()

@@ -103,8 +103,12 @@ _ORDER = {
 }
 
 
+# A search matching at least this many sends is common: checked report by report.
+COMMON_SEARCH = 5000
+
+
 def _where(
-    sql: type[Dialect], f: QueueFilter, visible: list[int] | None
+    sql: type[Dialect], f: QueueFilter, visible: list[int] | None, common: bool = False
 ) -> tuple[list[str], dict[str, Any]]:
     # Each clause is a fixed string; every value the editor typed is a bound parameter.
     clauses: list[str] = []
@@ -125,7 +129,9 @@ def _where(
         clauses.append(sql.QUEUE_URL)
         params["url"] = f.url
     if f.q and search_words(f.q):
-        clauses.append(sql.QUEUE_SEARCH)
+        clauses.append(
+            sql.QUEUE_SEARCH_DENSE if common and sql.QUEUE_SEARCH_DENSE else sql.QUEUE_SEARCH
+        )
         params["q"] = sql.search_terms(f.q)
     if f.only_ids:
         clauses.append(sql.QUEUE_IDS)
@@ -134,9 +140,9 @@ def _where(
 
 
 def queue_sql(
-    sql: type[Dialect], f: QueueFilter, visible: list[int] | None, limit: int
+    sql: type[Dialect], f: QueueFilter, visible: list[int] | None, limit: int, common: bool = False
 ) -> tuple[str, dict]:
-    clauses, params = _where(sql, f, visible)
+    clauses, params = _where(sql, f, visible, common)
     keyset, order = _ORDER[f.sort]
     if f.after_id is not None and (f.sort != "most" or f.after_count is not None):
         clauses.append(keyset)
@@ -157,7 +163,13 @@ async def queue_page(
 ) -> tuple[list[Row], QueueFilter | None]:
     """One page of the queue, and the filter for the next page (None on the last)."""
     async with store.read() as tx:
-        sql, params = queue_sql(tx.sql, f, visible, limit + 1)
+        common = False
+        if f.q and search_words(f.q) and tx.sql.SEARCH_HITS:
+            hits = await tx.fetchone(
+                tx.sql.SEARCH_HITS, {"q": tx.sql.search_terms(f.q), "cap": COMMON_SEARCH}
+            )
+            common = hits is not None and hits[0] >= COMMON_SEARCH
+        sql, params = queue_sql(tx.sql, f, visible, limit + 1, common)
         rows = await tx.fetchall(sql, params)
     if len(rows) <= limit:
         return rows, None

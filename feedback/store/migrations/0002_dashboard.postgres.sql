@@ -12,6 +12,7 @@ CREATE TABLE report_search (
     text       tsvector NOT NULL
 );
 CREATE INDEX report_search_text ON report_search USING gin (text);
+CREATE INDEX report_search_report ON report_search (report_id);
 
 INSERT INTO report_search (rowid, report_id, text)
 SELECT s.id, s.report_id,
