@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import rjsmin
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -24,17 +23,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from feedback import dashboard, demo
 from feedback.api import reports as api
-from feedback.assets import Asset
 from feedback.framing import RefuseAmbiguousLength
 from feedback.http_errors import http_error
 from feedback.intake import Intake
 from feedback.notify.worker import DeliveryWorker
 from feedback.outbound import outbound_client
-from feedback.paths import TEMPLATES_DIR, WIDGET_DIR
+from feedback.paths import TEMPLATES_DIR
 from feedback.settings import Settings, load_settings
 from feedback.signals import Signals
 from feedback.store import Store, make_store
 from feedback.store.sites import SiteCache
+from feedback.widget import Widget, build_widget
 
 log = logging.getLogger("feedback")
 
@@ -49,7 +48,7 @@ class Services:
     signals: Signals
     http: httpx.AsyncClient
     templates: Jinja2Templates
-    widget: Asset
+    widget: Widget
     demo_site_key: str | None = None
     delivery: DeliveryWorker | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -76,7 +75,27 @@ async def healthz(request: Request) -> Response:
 
 
 async def widget_js(request: Request) -> Response:
-    return services(request).widget.respond(request)
+    return services(request).widget.loader.respond(request)
+
+
+async def widget_dialog(request: Request) -> Response:
+    widget = services(request).widget
+    asset = widget.dialogs.get(request.path_params["lang"])
+    if asset is None:
+        raise HTTPException(404)
+    return asset.respond(request, widget.dialog_version)
+
+
+async def widget_hint(request: Request) -> Response:
+    widget = services(request).widget
+    asset = widget.hints.get(request.path_params["lang"])
+    if asset is None:
+        raise HTTPException(404)
+    return asset.respond(request, widget.dialog_version)
+
+
+async def widget_config(request: Request) -> Response:
+    return await services(request).intake.widget_config(request)
 
 
 class IntakeEndpoint:
@@ -137,12 +156,6 @@ def tune_interpreter() -> None:
     sys.setswitchinterval(0.001)
 
 
-def load_widget() -> Asset:
-    """The widget as served: minified from the readable source once, at start-up."""
-    source = (WIDGET_DIR / "widget.js").read_text(encoding="utf-8")
-    return Asset.from_bytes(rjsmin.jsmin(source).encode(), "text/javascript; charset=utf-8")
-
-
 def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starlette:
     settings.secret  # noqa: B018 - refuse to build an app without a secret key
 
@@ -166,7 +179,7 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
             signals=signals,
             http=http,
             templates=templates,
-            widget=load_widget(),
+            widget=build_widget(),
             demo_site_key=demo_site_key,
         )
         templates.env.globals["widget_version"] = svc.widget.version
@@ -193,6 +206,9 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         Route("/api/v1/sites", api.sites, methods=["GET"]),
         Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
         Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
+        Route("/widget/dialog.{lang}.js", widget_dialog, methods=["GET", "HEAD"]),
+        Route("/widget/hint.{lang}.json", widget_hint, methods=["GET", "HEAD"]),
+        Route("/api/v1/widget-config", widget_config, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Mount("/dashboard", routes=dashboard.routes, middleware=dashboard.middleware(settings)),
     ]

@@ -11,15 +11,16 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from feedback.clients import client_ip, ip_hash
 from feedback.errors import ApiError
+from feedback.locators import LocatorError, check_email, check_fragment, check_position
 from feedback.normalise import (
     TextError,
     UrlError,
@@ -50,6 +51,8 @@ class Limits:
     title: int = 500
     lang: int = 35
     user_agent: int = 512
+    fragment: int = 2000
+    email: int = 254
 
 
 LIMITS = Limits()
@@ -99,6 +102,52 @@ class Intake:
                 "Vary": "Origin",
             },
         )
+
+    async def widget_config(self, request: Request) -> Response:
+        """GET /api/v1/widget-config: what the dialog needs to know about its site, asked
+        once per page view. Any page may read the answer, so a widget on a page the site
+        does not accept can still tell its owner exactly what to fix."""
+        headers = {
+            "Access-Control-Allow-Origin": "*",
+            "Cache-Control": "no-store",
+            "Vary": "Origin",
+        }
+        try:
+            site = await self._widget_site(request)
+        except ApiError as err:
+            return err.response(headers)
+        return JSONResponse({"notify_reader": bool(site.notify_reader)}, headers=headers)
+
+    async def _widget_site(self, request: Request) -> Any:
+        key = request.query_params.get("site", "")
+        site = await self.state.sites.get(key) if key else None
+        if site is None:
+            raise ApiError(404, "unknown_site", "No site is registered with this key.", "site")
+        raw_url = request.query_params.get("url", "")
+        url = ""
+        if raw_url:
+            try:
+                url = normalise_url(raw_url)
+            except (TextError, UrlError) as exc:
+                raise ApiError(422, "invalid_url", f"'url' {exc}.", "url") from None
+        # Same-origin GETs carry no Origin header: then the page's own address stands in.
+        origin = request.headers.get("origin") or (origin_of(url) if url else "")
+        if not origin:
+            raise ApiError(
+                403, "origin_required", "Reports are accepted only from a site's own pages."
+            )
+        if origin not in site.origins:
+            raise ApiError(
+                403, "origin_not_allowed", "This site does not accept reports from this origin."
+            )
+        if url and origin_of(url) not in site.origins:
+            raise ApiError(
+                403,
+                "url_not_allowed",
+                "The page address is not on one of this site's origins.",
+                "url",
+            )
+        return site
 
     async def receive(self, scope: Scope, receive: Receive) -> ASGIApp:
         """The answer to a POST: an ASGI app that sends it."""
@@ -166,6 +215,10 @@ class Intake:
 
         user_agent = headers.get("user-agent", "")
         sub = _validated(fields, site.id, user_agent, self.state.settings.secret, ip)
+        if sub.notify_email and not site.notify_reader:
+            # The site does not offer it (any more: a dialog may be older than the
+            # setting); the report itself still counts.
+            sub = replace(sub, notify_email="")
         if origin_of(sub.url) not in allowed:
             raise ApiError(
                 403,
@@ -287,7 +340,9 @@ async def _read_limited(receive: Receive, declared: str | None, limit: int) -> b
             return b"".join(chunks)
 
 
-_STRING_FIELDS = ("site", "kind", "url", "title", "lang", "suggestion", "comment")
+_STRING_FIELDS = (
+    "site", "kind", "url", "title", "lang", "suggestion", "comment", "fragment", "notify_email"
+)  # fmt: skip
 _QUOTE_FIELDS = ("exact", "prefix", "suffix")
 
 
@@ -312,6 +367,21 @@ def _typed_fields(data: dict[str, Any]) -> dict[str, Any]:
                     400, "invalid_type", f"'quote.{name}' must be a string.", f"quote.{name}"
                 )
             out["quote"][name] = value or ""
+    position = data.get("position")
+    if position is not None:
+        if not isinstance(position, dict):
+            raise ApiError(400, "invalid_type", "'position' must be an object.", "position")
+        for name in ("start", "end"):
+            value = position.get(name)
+            # bool is an int in Python, never in JSON's sense of a number
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ApiError(
+                    400,
+                    "invalid_type",
+                    f"'position.{name}' must be a whole number.",
+                    f"position.{name}",
+                )
+    out["position"] = position
     if not out["site"]:
         raise ApiError(404, "unknown_site", "No site key was sent.", "site")
     return out
@@ -384,6 +454,22 @@ def _validated(
     if kind == "comment" and not comment:
         raise ApiError(422, "empty", "A comment report needs a 'comment'.", "comment")
 
+    # Where on the page the quote is: only with a quote, and only if it fits the quote.
+    position: tuple[int, int] | None = None
+    fragment = ""
+    notify_email = ""
+    try:
+        if fields["position"] is not None and exact:
+            position = check_position(fields["position"]["start"], fields["position"]["end"])
+        if fields["fragment"] and exact:
+            _check_length(fields["fragment"], LIMITS.fragment, "fragment")
+            fragment = check_fragment(fields["fragment"], prefix, exact, suffix)
+        if fields["notify_email"] and fields["notify_email"].strip():
+            _check_length(fields["notify_email"].strip(), LIMITS.email, "notify_email")
+            notify_email = check_email(fields["notify_email"])
+    except LocatorError as exc:
+        raise ApiError(422, exc.code, str(exc), exc.field) from None
+
     try:
         user_agent = clean_line(user_agent)[: LIMITS.user_agent]
     except TextError:
@@ -402,4 +488,7 @@ def _validated(
         comment=comment,
         user_agent=user_agent,
         ip_hash=ip_hash(secret, ip),
+        fragment=fragment,
+        position=position,
+        notify_email=notify_email,
     )

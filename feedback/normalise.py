@@ -8,6 +8,7 @@ import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _BLANK_LINES = re.compile(r"\n{3,}")
+_WHITESPACE_RUN = re.compile(r"\s+")
 
 # Parameters that identify a campaign or a click, never the page itself.
 TRACKING_PARAMS = frozenset(
@@ -71,15 +72,14 @@ def clean_line(value: str) -> str:
 
 def clean_context(value: str) -> str:
     """Prefix or suffix of a quote: like clean_line, but the space next to the quote is kept,
-    so that "word" after "a " and "aword" stay different."""
+    so that "word" after "a " and "aword" stay different, and a line break stays one: the
+    widget marks block boundaries (paragraphs, headings, list items, <br>) with it."""
     if _already_clean(value.strip(" ")) and "  " not in value:
         return value
     _check_encodable(value)
-    value = unicodedata.normalize("NFC", _strip_controls(value, keep_newlines=False))
-    collapsed = " ".join(value.split())
-    if not collapsed:
-        return " " if value else ""
-    return (" " if value[0].isspace() else "") + collapsed + (" " if value[-1].isspace() else "")
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = unicodedata.normalize("NFC", _strip_controls(value, keep_newlines=True))
+    return _WHITESPACE_RUN.sub(lambda m: "\n" if "\n" in m.group() else " ", value)
 
 
 def clean_text(value: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from feedback.dashboard.text import char_diff, quote_url, safe_href, text_fragment
 
 
@@ -19,8 +21,33 @@ def test_prefix_and_suffix_are_the_nearest_few_words() -> None:
     assert fragment == ":~:text=three%20four%20five-,x,-six%20seven%20eight"
 
 
-def test_context_cut_mid_word_is_left_out() -> None:
-    assert text_fragment("eh", "This is t", "s story") == ":~:text=eh"
+def test_a_quote_inside_a_word_is_widened_to_the_whole_word() -> None:
+    # Browsers match a fragment's ends on word boundaries only: "eh" alone matches nothing.
+    assert text_fragment("eh", "This is t", " story") == ":~:text=This%20is-,teh,-story"
+    assert text_fragment("ie", "did not rec", "ve it.") == ":~:text=did%20not-,recieve,-it."
+    assert text_fragment("the tow", "saw ", "er fall") == ":~:text=saw-,the%20tower,-fall"
+
+
+def test_text_without_spaces_widens_to_punctuation() -> None:
+    fragment = text_fragment("天气", "一百多年，", "恶劣时，补给船")
+    assert unquote(fragment) == ":~:text=一百多年，-,天气恶劣时,-，补给船"
+
+
+def test_context_cut_off_mid_word_at_its_far_end_is_left_out() -> None:
+    # Older widgets cut the context at 64 characters, wherever that fell.
+    prefix = "y" * 60 + " on "
+    assert text_fragment("teh", prefix, " end") == ":~:text=on-,teh,-end"
+    assert text_fragment("teh", "keepers ", " end") == ":~:text=keepers-,teh,-end"
+
+
+def test_context_stays_inside_the_quotes_block() -> None:
+    fragment = text_fragment("wheather", "after every storm.\nIn rough ", " the boat\nNext")
+    assert fragment == ":~:text=In%20rough-,wheather,-the%20boat"
+
+
+def test_verified_fragment_from_the_browser_is_used_as_sent() -> None:
+    url = quote_url("https://e.com/a", "ie", "rec", "ve", "rec-,ie,-ve")
+    assert url == "https://e.com/a#:~:text=rec-,ie,-ve"
 
 
 def test_long_quote_uses_start_and_end() -> None:

@@ -296,6 +296,29 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                     },
                 },
             },
+            "/api/v1/widget-config": {
+                "get": {
+                    "operationId": "widgetConfig",
+                    "summary": "What the widget needs to know about its site (no token)",
+                    "security": [],
+                    "parameters": [
+                        _query("site", {"type": "string"}, "The site key.", required=True),
+                        _query("url", {"type": "string"}, "The page the widget is on."),
+                        {"name": "Origin", "in": "header", "schema": {"type": "string"},
+                         "description": "The page's origin."},
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {"type": "object", "required": ["notify_reader"],
+                             "properties": {"notify_reader": {"type": "boolean"}}},
+                            "The site's widget settings.",
+                        ),
+                        "403": _error("The page is not on one of the site's origins."),
+                        "404": _error("No site with this key."),
+                        "422": _error("The page address is not acceptable."),
+                    },
+                },
+            },
             "/api/v1/sites": {
                 "get": {
                     "operationId": "listSites",

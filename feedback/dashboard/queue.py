@@ -55,7 +55,11 @@ def present(row: Any, now: float) -> dict[str, Any]:
     item["diff"] = char_diff(item["quote_exact"], suggestion) if suggestion else []
     item["href"] = safe_href(item["url"])
     item["quote_url"] = quote_url(
-        item["url"], item["quote_exact"], item["quote_prefix"], item["quote_suffix"]
+        item["url"],
+        item["quote_exact"],
+        item["quote_prefix"],
+        item["quote_suffix"],
+        item.get("quote_fragment") or "",
     )
     item["age"] = age(item["first_seen"], now)
     return item

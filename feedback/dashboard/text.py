@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import difflib
 import time
+import unicodedata
 from urllib.parse import quote, urlsplit
 
 LONG_QUOTE = 80
 EDGE_WORDS = 4
 CONTEXT_WORDS = 3
+OLD_CONTEXT = 64
 
 
 def _encode(part: str) -> str:
@@ -17,23 +19,57 @@ def _encode(part: str) -> str:
     return quote(part, safe="!'()*._~").replace("-", "%2D")
 
 
+def _word_char(ch: str) -> bool:
+    # Letters, digits and the joiners inside words ("don't", "re-use" are split by the
+    # browser at the punctuation, so those are not word characters here).
+    return ch.isalnum() or unicodedata.category(ch) in ("Mn", "Mc")
+
+
+def widen_to_words(exact: str, prefix: str, suffix: str) -> tuple[str, str, str]:
+    """The quote grown to whole words with the letters of its context that touch it, and
+    what is left of the context: browsers match a fragment's outer ends only at word
+    boundaries, so "eh" in "teh" must become "teh". In text without spaces (Chinese,
+    Japanese) this grows to the nearest punctuation or space, which is always a boundary."""
+    start = len(prefix)
+    while start and exact[:1] and _word_char(exact[0]) and _word_char(prefix[start - 1]):
+        start -= 1
+    end = 0
+    while end < len(suffix) and exact[-1:] and _word_char(exact[-1]) and _word_char(suffix[end]):
+        end += 1
+    return prefix[start:] + exact + suffix[:end], prefix[:start], suffix[end:]
+
+
+def _context_words(context: str, before: bool) -> list[str]:
+    """The few words of context nearest the quote, from its own block only (the widget marks
+    block boundaries with a line break), leaving out a word cut off at the far end."""
+    block = context.rpartition("\n")[2] if before else context.partition("\n")[0]
+    words = block.split()
+    # Widgets before block boundaries were marked cut the context at 64 characters,
+    # wherever that fell; shorter context ran to the edge of its block, a word boundary.
+    edge = block[:1] if before else block[-1:]
+    if words and edge.strip() and "\n" not in context and len(context) >= OLD_CONTEXT:
+        words = words[1:] if before else words[:-1]
+    return words[-CONTEXT_WORDS:] if before else words[:CONTEXT_WORDS]
+
+
 def text_fragment(exact: str, prefix: str = "", suffix: str = "") -> str:
-    """`:~:text=[prefix-,]start[,end][,-suffix]` for the quote; start,end for long ones."""
+    """`:~:text=[prefix-,]start[,end][,-suffix]` for a quote whose report has no verified
+    fragment from the reader's browser: the quote widened to whole words, start,end for
+    long ones, and a few words of context from its own block."""
     exact = " ".join(exact.split())
     if not exact:
         return ""
+    exact, prefix, suffix = widen_to_words(exact, prefix, suffix)
     words = exact.split(" ")
     if len(exact) > LONG_QUOTE and len(words) > 2 * EDGE_WORDS:
         target = f"{_encode(' '.join(words[:EDGE_WORDS]))},{_encode(' '.join(words[-EDGE_WORDS:]))}"
     else:
         target = _encode(exact)
-    before = " ".join(prefix.split()[-CONTEXT_WORDS:])
-    after = " ".join(suffix.split()[:CONTEXT_WORDS])
-    # Fragments match whole words only: context that runs into the quote mid-word
-    # ("This is t" + "eh") would never match, so it is left out.
-    if before and not (prefix[-1].isalnum() and exact[0].isalnum()):
+    before = " ".join(_context_words(prefix, before=True))
+    after = " ".join(_context_words(suffix, before=False))
+    if before:
         target = f"{_encode(before)}-,{target}"
-    if after and not (suffix[0].isalnum() and exact[-1].isalnum()):
+    if after:
         target = f"{target},-{_encode(after)}"
     return ":~:text=" + target
 
@@ -49,11 +85,13 @@ def safe_href(url: str) -> str | None:
     return None
 
 
-def quote_url(url: str, exact: str, prefix: str, suffix: str) -> str | None:
+def quote_url(url: str, exact: str, prefix: str, suffix: str, verified: str = "") -> str | None:
+    """The page at the quote: with the text fragment the reader's browser made and checked
+    against the whole page when there is one, else one made here from the quote."""
     href = safe_href(url)
     if href is None:
         return None
-    fragment = text_fragment(exact, prefix, suffix)
+    fragment = f":~:text={verified}" if verified else text_fragment(exact, prefix, suffix)
     base = href.split("#", 1)[0]
     return f"{base}#{fragment}" if fragment else base
 

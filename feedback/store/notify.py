@@ -1,6 +1,6 @@
 """Destinations, the outbox of report events, and deliveries of messages.
 
-Report events are written by triggers (migration 0005) in the transaction that changes
+Report events are written by triggers (migration 0006) in the transaction that changes
 the report. The delivery worker moves them into `deliveries`: one row per message per
 destination, made unique by `dedup_key`, so a report announces itself at most once per
 destination however often its event is seen.

@@ -8,7 +8,8 @@ WITH sends AS (
     FROM jsonb_to_recordset(CAST(:sends AS jsonb)) AS s(
         n integer, site_id bigint, kind text, url text, title text, lang text,
         exact text, prefix text, suffix text, dedup_key text, suggestion text,
-        comment text, user_agent text, ip_hash text)
+        comment text, user_agent text, ip_hash text, fragment text, position_start bigint,
+        position_end bigint)
 ),
 -- A sender an editor blocked lands straight in spam, in a report of its own whose id is
 -- drawn here, so each of those sends knows its report without a second lookup.
@@ -31,36 +32,46 @@ titles AS (
     WHERE NOT blocked AND title <> ''
     ORDER BY site_id, dedup_key, n DESC
 ),
+-- Likewise the latest verified text fragment.
+fragments AS (
+    SELECT DISTINCT ON (site_id, dedup_key) site_id, dedup_key, fragment
+    FROM flagged
+    WHERE NOT blocked AND fragment <> ''
+    ORDER BY site_id, dedup_key, n DESC
+),
 quotes AS (
     SELECT DISTINCT ON (f.site_id, f.dedup_key)
            f.site_id, f.kind, f.url, f.lang, f.exact, f.prefix, f.suffix, f.dedup_key,
            count(*) OVER (PARTITION BY f.site_id, f.dedup_key) AS sends,
-           coalesce(t.title, '') AS title
+           coalesce(t.title, '') AS title, coalesce(g.fragment, '') AS fragment
     FROM flagged f
     LEFT JOIN titles t ON t.site_id = f.site_id AND t.dedup_key = f.dedup_key
+    LEFT JOIN fragments g ON g.site_id = f.site_id AND g.dedup_key = f.dedup_key
     WHERE NOT f.blocked
     ORDER BY f.site_id, f.dedup_key, f.n
 ),
 merged AS (
     INSERT INTO reports AS r (site_id, kind, url, title, lang, quote_exact, quote_prefix,
-                              quote_suffix, dedup_key, status, submission_count,
-                              first_seen, last_seen)
-    SELECT site_id, kind, url, title, lang, exact, prefix, suffix, dedup_key, 'new', sends,
-           :now, :now
+                              quote_suffix, quote_fragment, dedup_key, status,
+                              submission_count, first_seen, last_seen)
+    SELECT site_id, kind, url, title, lang, exact, prefix, suffix, fragment, dedup_key, 'new',
+           sends, :now, :now
     FROM quotes
     ORDER BY site_id, dedup_key
     ON CONFLICT (site_id, dedup_key) WHERE status IN ('new', 'in_progress') DO UPDATE SET
         submission_count = r.submission_count + excluded.submission_count,
         last_seen = excluded.last_seen,
-        title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE r.title END
+        title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE r.title END,
+        quote_fragment = CASE WHEN excluded.quote_fragment <> ''
+                              THEN excluded.quote_fragment ELSE r.quote_fragment END
     RETURNING r.id, r.site_id, r.dedup_key, r.status, r.quote_exact, (r.xmax = 0) AS opened
 ),
 spam AS (
     INSERT INTO reports (id, site_id, kind, url, title, lang, quote_exact, quote_prefix,
-                         quote_suffix, dedup_key, status, submission_count, first_seen,
-                         last_seen)
-    SELECT spam_id, site_id, kind, url, title, lang, exact, prefix, suffix, dedup_key, 'spam',
-           1, :now, :now
+                         quote_suffix, quote_fragment, dedup_key, status, submission_count,
+                         first_seen, last_seen)
+    SELECT spam_id, site_id, kind, url, title, lang, exact, prefix, suffix, fragment,
+           dedup_key, 'spam', 1, :now, :now
     FROM flagged
     WHERE blocked
     ORDER BY n
@@ -75,8 +86,10 @@ placed AS (
       ON NOT f.blocked AND m.site_id = f.site_id AND m.dedup_key = f.dedup_key
 ),
 kept AS (
-    INSERT INTO submissions (report_id, suggestion, comment, user_agent, ip_hash, created_at)
-    SELECT report_id, suggestion, comment, user_agent, ip_hash, :now
+    INSERT INTO submissions (report_id, suggestion, comment, user_agent, ip_hash, created_at,
+                             position_start, position_end)
+    SELECT report_id, suggestion, comment, user_agent, ip_hash, :now, position_start,
+           position_end
     FROM placed
     ORDER BY n
     RETURNING id, report_id, comment, suggestion

@@ -84,7 +84,8 @@ def search_words(text: str) -> list[str]:
 
 _ROW_COLUMNS = """
     r.id, r.site_id, s.name AS site_name, s.key AS site_key, r.kind, r.url, r.title,
-    r.quote_exact, r.quote_prefix, r.quote_suffix, r.status, r.submission_count,
+    r.quote_exact, r.quote_prefix, r.quote_suffix, r.quote_fragment, r.status,
+    r.submission_count,
     r.first_seen, r.last_seen, r.assignee_id, r.note, r.dedup_key,
     (SELECT comment FROM submissions c WHERE c.report_id = r.id AND c.comment <> ''
      ORDER BY c.id DESC LIMIT 1) AS latest_comment,

@@ -28,12 +28,24 @@ class NewSubmission:
     comment: str
     user_agent: str
     ip_hash: str
+    # The text-fragment directive the reader's browser found to match this quote alone,
+    # and the quote's offsets in the page's visible text (code points).
+    fragment: str = ""
+    position: tuple[int, int] | None = None
+    # "Tell me when it's fixed": only when the site offers it.
+    notify_email: str = ""
 
     def dedup_key(self) -> str:
-        """What makes two sends one report: the page, the kind and the whole quote.
-        A page comment has no quote, so its own text stands in for it: two readers
-        sending the same comment merge, different comments stay apart."""
-        identity = [self.url, self.kind, self.exact, self.prefix, self.suffix]
+        """What makes two sends one report: the page, the kind and the quote in its own
+        block. The context the widget sends runs on across block boundaries (marked by
+        line breaks); only the part inside the quote's block counts here, so an ad put in
+        above the paragraph, or a widget that sent less context, still merges. Positions
+        never count: they move whenever anything above the quote changes. A page comment
+        has no quote, so its own text stands in for it: two readers sending the same
+        comment merge, different comments stay apart."""
+        prefix = self.prefix.rpartition("\n")[2]
+        suffix = self.suffix.partition("\n")[0]
+        identity = [self.url, self.kind, self.exact, prefix, suffix]
         if self.kind == "comment":
             identity.append(self.comment)
         blob = json.dumps(identity, ensure_ascii=False, separators=(",", ":"))
@@ -61,6 +73,9 @@ def sends_json(subs: list[NewSubmission]) -> str:
                 "exact": s.exact,
                 "prefix": s.prefix,
                 "suffix": s.suffix,
+                "fragment": s.fragment,
+                "position_start": s.position[0] if s.position else None,
+                "position_end": s.position[1] if s.position else None,
                 "dedup_key": s.dedup_key(),
                 "suggestion": s.suggestion,
                 "comment": s.comment,

@@ -17,6 +17,8 @@ class Site:
     name: str
     origins: frozenset[str]
     created_at: float
+    # The widget offers readers "tell me when it's fixed" (an email field).
+    notify_reader: bool = False
 
 
 def plausible_key(key: str) -> bool:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import queue
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,16 @@ Unit = Callable[[aiosqlite.Connection], Awaitable[T]]
 
 WRITER_SETUP = Path(__file__).parent / "sqlite_writer.sql"
 MAX_BATCH = 256
+BUSY_TIMEOUT = 10.0  # seconds, as the connections' busy_timeout
+# Several processes on one file (`serve --workers N`) take turns at SQLite's write lock.
+# SQLite's own busy handler sleeps in steps growing to 100 ms, so a writer that finds the
+# lock taken mostly sleeps through the instants it is free, while the holder goes straight
+# on to its next batch: one process could starve for hundreds of milliseconds. Batches
+# poll for the lock instead, and a writer that has seen the file contended leaves a short
+# gap after each commit for the others.
+BUSY_POLL = 0.0002
+CONTENDED_GAP = 0.0003
+CONTENDED_FOR = 1.0
 
 
 class DatabaseError(StoreError):
@@ -144,7 +155,8 @@ class Writer:
       together share one transaction.
     - `submit_batched(fn, item)`: the hot path. `fn` is a plain function that writes a
       list of items with the raw `sqlite3` connection, atomically: in one statement,
-      or after a BEGIN IMMEDIATE of its own, which the writer then commits. The
+      or after a BEGIN IMMEDIATE of its own, which the writer then commits. While
+      another process holds the write lock, `fn` is run again once it is free. The
       connection's thread takes whatever items queued up while the previous COMMIT ran,
       writes them together and goes straight on to the next batch. It never waits for a
       turn of the event loop in between: on a busy server such a turn costs more than
@@ -160,6 +172,7 @@ class Writer:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._contended_at = -CONTENDED_FOR  # when a batch last found the file locked
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -239,6 +252,16 @@ class Writer:
         needs the connection. On stop, whatever is still queued is committed first."""
         raw: sqlite3.Connection = self._conn._conn
         assert self._loop is not None
+        # Batches wait for the write lock themselves (_write_locked); units, run on the
+        # event loop between these calls, keep SQLite's own waiting.
+        raw.execute("PRAGMA busy_timeout = 0")
+        try:
+            self._commit_batches(raw)
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+
+    def _commit_batches(self, raw: sqlite3.Connection) -> None:
+        assert self._loop is not None
         knocked = False
         while True:
             batch: list[_Item] = []
@@ -259,6 +282,8 @@ class Writer:
                     batch.append(item)
             if batch:
                 self._loop.call_soon_threadsafe(_settle_all, self._commit_items(raw, batch))
+                if time.monotonic() - self._contended_at < CONTENDED_FOR:
+                    time.sleep(CONTENDED_GAP)  # another process waits for the lock: its turn
                 continue
             if self._units or self._stopping:
                 return
@@ -271,7 +296,7 @@ class Writer:
         outcomes: list[Outcome] = []
         try:
             for fn, items in groups.items():
-                out = fn(raw, [i.item for i in items])
+                out = self._write_locked(raw, fn, [i.item for i in items])
                 if len(out) != len(items):
                     raise RuntimeError(f"{fn.__name__} returned {len(out)} results")
                 outcomes += [(i.future, r, None) for i, r in zip(items, out, strict=True)]
@@ -289,6 +314,37 @@ class Writer:
             log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
             return [o for item in batch for o in self._commit_items(raw, [item])]
         return outcomes
+
+    def _write_locked(self, raw: sqlite3.Connection, fn: BatchFn, items: list[Any]) -> list[Any]:
+        """`fn(raw, items)`; while another process holds the write lock, again as soon as
+        the lock is free."""
+        deadline = 0.0
+        while True:
+            try:
+                return fn(raw, items)
+            except sqlite3.OperationalError as exc:
+                if raw.in_transaction:
+                    raw.rollback()
+                if not _busy(exc) or (deadline and time.monotonic() > deadline):
+                    raise
+            now = time.monotonic()
+            deadline = deadline or now + BUSY_TIMEOUT
+            self._contended_at = now
+            # Poll with a statement that costs next to nothing until the lock is free.
+            while True:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    raw.execute("ROLLBACK")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not _busy(exc) or time.monotonic() > deadline:
+                        raise
+                time.sleep(BUSY_POLL)  # without the interpreter lock
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """The write lock is held elsewhere (SQLITE_BUSY, or one of its extended codes)."""
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
 
 
 def _settle_all(outcomes: list[Outcome]) -> None:

@@ -14,7 +14,8 @@ CREATE TEMP TABLE intake_batch (sends TEXT NOT NULL, now REAL NOT NULL);
 CREATE TEMP TABLE intake_sends (
     n INTEGER PRIMARY KEY, site_id INTEGER, kind TEXT, url TEXT, title TEXT, lang TEXT,
     exact TEXT, prefix TEXT, suffix TEXT, dedup_key TEXT, suggestion TEXT, comment TEXT,
-    user_agent TEXT, ip_hash TEXT, blocked INTEGER
+    user_agent TEXT, ip_hash TEXT, blocked INTEGER, fragment TEXT, position_start INTEGER,
+    position_end INTEGER
 );
 
 -- The newest report id before the batch.
@@ -36,16 +37,19 @@ CREATE TEMP TRIGGER intake_batch_store AFTER INSERT ON intake_batch BEGIN
            value ->> 'user_agent', value ->> 'ip_hash',
            -- A sender an editor blocked lands straight in spam.
            EXISTS (SELECT 1 FROM ip_blocks b
-                   WHERE b.ip_hash = value ->> 'ip_hash' AND b.until > new.now)
+                   WHERE b.ip_hash = value ->> 'ip_hash' AND b.until > new.now),
+           value ->> 'fragment', value ->> 'position_start', value ->> 'position_end'
     FROM json_each(new.sends);
 
     -- Each send merges into its open report or opens one: the partial unique index on
     -- open reports makes a second identical send hit ON CONFLICT (also within one batch,
     -- as rows go in order). A blocked sender's report is created as spam, outside that
     -- index, so it never merges into a real report.
+    -- The latest verified text fragment wins, as the page may have changed since.
     INSERT INTO reports (site_id, kind, url, title, lang, quote_exact, quote_prefix,
-                         quote_suffix, dedup_key, status, first_seen, last_seen)
-    SELECT site_id, kind, url, title, lang, exact, prefix, suffix, dedup_key,
+                         quote_suffix, quote_fragment, dedup_key, status, first_seen,
+                         last_seen)
+    SELECT site_id, kind, url, title, lang, exact, prefix, suffix, fragment, dedup_key,
            CASE WHEN blocked THEN 'spam' ELSE 'new' END, new.now, new.now
     FROM intake_sends
     WHERE true
@@ -53,12 +57,15 @@ CREATE TEMP TRIGGER intake_batch_store AFTER INSERT ON intake_batch BEGIN
     ON CONFLICT (site_id, dedup_key) WHERE status IN ('new', 'in_progress') DO UPDATE SET
         submission_count = submission_count + 1,
         last_seen = excluded.last_seen,
-        title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE reports.title END;
+        title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE reports.title END,
+        quote_fragment = CASE WHEN excluded.quote_fragment <> ''
+                              THEN excluded.quote_fragment ELSE reports.quote_fragment END;
 
     -- Each send, kept whole, in the report it belongs to after the upsert above: the one
     -- open report with its key, or for a blocked sender the spam report just created
     -- for it (reports newer than intake_state.before_id are this batch's own).
-    INSERT INTO submissions (report_id, suggestion, comment, user_agent, ip_hash, created_at)
+    INSERT INTO submissions (report_id, suggestion, comment, user_agent, ip_hash, created_at,
+                             position_start, position_end)
     SELECT CASE WHEN s.blocked
                 THEN (SELECT r.id FROM reports r
                       WHERE r.id > (SELECT before_id FROM intake_state)
@@ -68,7 +75,8 @@ CREATE TEMP TRIGGER intake_batch_store AFTER INSERT ON intake_batch BEGIN
                       WHERE r.site_id = s.site_id AND r.dedup_key = s.dedup_key
                         AND r.status IN ('new', 'in_progress'))
            END,
-           s.suggestion, s.comment, s.user_agent, s.ip_hash, new.now
+           s.suggestion, s.comment, s.user_agent, s.ip_hash, new.now, s.position_start,
+           s.position_end
     FROM intake_sends s
     ORDER BY s.n;
 

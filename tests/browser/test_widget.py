@@ -44,8 +44,11 @@ def test_double_clicked_word_is_reported_with_context(page: Page, gazette: Gazet
     [stored] = gazette.reports()
     assert stored["kind"] == "typo"
     assert stored["exact"] == "wheather"
-    assert stored["prefix"] == "In rough "
+    # The context runs on across the paragraph boundary, marked by a line break.
+    assert stored["prefix"].endswith(" after every storm.\nIn rough ")
     assert stored["suffix"] == " the relief boat could be delayed for weeks."
+    assert stored["fragment"] == "wheather"
+    assert (stored["position_start"], stored["position_end"]) == (149, 157)
     assert stored["suggestion"] == "weather"
     assert stored["comment"] == "Second paragraph."
     assert stored["url"] == url
@@ -76,8 +79,8 @@ def test_drag_across_a_link_and_emphasis_keeps_the_inline_context(
 
     [stored] = gazette.reports()
     assert stored["exact"] == "where the Stevenson tower was still standing"
-    assert stored["prefix"] == "For more than a century the keepers lived on the rock, "
-    assert stored["suffix"] == " after every storm."
+    assert stored["prefix"].endswith("\nFor more than a century the keepers lived on the rock, ")
+    assert stored["suffix"].startswith(" after every storm.\nIn rough wheather")
     assert stored["suggestion"] == "where the Stevenson tower still stands"
 
 
@@ -93,8 +96,10 @@ def test_selection_across_paragraphs_is_one_quote(page: Page, gazette: Gazette) 
         "keepers lived on the rock, where the Stevenson tower was still standing after every"
         " storm. In rough wheather the relief boat"
     )
-    assert stored["prefix"] == "For more than a century the "
+    assert stored["prefix"] == "Keepers of the light\nFor more than a century the "
     assert stored["suffix"] == " could be delayed for weeks."
+    # Two blocks: the link gives the first and last words of the quote.
+    assert stored["fragment"] == "keepers%20lived%20on,the%20relief%20boat"
 
 
 def test_russian_page_gets_a_russian_dialog_and_cyrillic_quote(
@@ -494,24 +499,37 @@ def test_mac_reader_sees_the_hint_in_their_language_and_uses_cmd_enter(
     assert (stored["exact"], stored["suggestion"]) == ("spat", "spät")
 
 
-def test_widget_stays_silent_until_the_reader_sends_and_a_double_click_sends_once(
+def test_widget_stays_silent_until_the_reader_acts_and_a_double_click_sends_once(
     page: Page, gazette: Gazette
 ) -> None:
     requests: list[str] = []
-    page.on("request", lambda r: requests.append(f"{r.method} {r.url}"))
+    page.on("request", lambda r: requests.append(f"{r.method} {r.url.split('?')[0]}"))
     url = gazette.article(attrs="data-hint")
     open_article(page, url)
+    expect(page.locator("feedback-hint")).to_have_count(1)
+    service = gazette.service.url
+    # A page view costs the loader and, with data-hint, the hint's few words.
+    assert requests == [
+        f"GET {url}",
+        f"GET {service}/widget.js",
+        f"GET {service}/widget/hint.en.json",
+    ]
+
     double_click_word(page, "#weather", "wheather")
     page.keyboard.press("Control+Enter")
     expect(dialog(page)).to_be_visible()
-    assert requests == [f"GET {url}", f"GET {gazette.service.url}/widget.js"]
+    # The reader acted: the dialog in their language, and the site's settings.
+    assert sorted(requests[3:]) == [
+        f"GET {service}/api/v1/widget-config",
+        f"GET {service}/widget/dialog.en.js",
+    ]
 
     dialog(page).get_by_role("button", name="Send").dblclick()
     expect(dialog(page).get_by_role("status")).to_have_text("Thank you! Your report was sent.")
     page.keyboard.press("Control+Enter")
     expect(dialog(page)).to_have_count(0)
     posts = [r for r in requests if r.startswith("POST")]
-    assert posts == [f"POST {gazette.service.url}/api/v1/reports?site={gazette.site_key}"]
+    assert posts == [f"POST {service}/api/v1/reports"]
     [stored] = gazette.reports()
     assert stored["submission_count"] == 1
 

@@ -25,7 +25,8 @@ STORY = """
 
 REPORTS_SQL = """
 SELECT r.kind, r.url, r.title, r.lang, r.quote_exact AS exact, r.quote_prefix AS prefix,
-       r.quote_suffix AS suffix, r.submission_count, s.suggestion, s.comment, s.user_agent
+       r.quote_suffix AS suffix, r.quote_fragment AS fragment, r.submission_count,
+       s.suggestion, s.comment, s.user_agent, s.position_start, s.position_end
 FROM submissions s JOIN reports r ON r.id = s.report_id
 ORDER BY s.id
 """
