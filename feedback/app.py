@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from feedback import dashboard, demo
+from feedback.api import reports as api
 from feedback.checker.worker import Checker
 from feedback.framing import RefuseAmbiguousLength
 from feedback.health import Health, healthz, livez
@@ -30,6 +31,7 @@ from feedback.http_errors import http_error
 from feedback.intake import Intake
 from feedback.logs import AccessLog, configure, flush_repeats
 from feedback.metrics import QueueGauge, metrics_endpoint
+from feedback.notify.worker import DeliveryWorker
 from feedback.outbound import outbound_client
 from feedback.paths import TEMPLATES_DIR
 from feedback.settings import Settings, load_settings
@@ -54,6 +56,7 @@ class Services:
     templates: Jinja2Templates
     widget: Widget
     demo_site_key: str | None = None
+    delivery: DeliveryWorker | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     refusals: RefusalCounter = field(default_factory=RefusalCounter)
     checker: Checker | None = None
@@ -97,12 +100,15 @@ async def widget_config(request: Request) -> Response:
 class IntakeEndpoint:
     """A plain ASGI endpoint (an instance, so Starlette routes to it as it is): the busiest
     route skips building a Request and the wrapping of a request/response function.
-    One route for both methods, so a 405 lists them both in Allow."""
+    One route for every method, so a 405 lists them all in Allow: readers POST, browsers
+    send OPTIONS first, and token holders GET the list of reports."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         svc: Services = scope["app"].state.services
         if scope["method"] == "POST":
             answer = await svc.intake.receive(scope, receive)
+        elif scope["method"] in ("GET", "HEAD"):
+            answer = await api.list_reports(Request(scope, receive))
         else:
             answer = await svc.intake.preflight(Request(scope, receive))
         await answer(scope, receive, send)
@@ -184,6 +190,10 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
         if settings.checker:
             svc.checker = Checker(svc)
             svc.checker.start()
+        # One delivery worker per process; instances share the work through the database.
+        svc.delivery = DeliveryWorker(store, http, settings)
+        svc.delivery.listen(signals)
+        deliveries = asyncio.create_task(svc.delivery.run(), name="feedback-deliveries")
         tune_interpreter()
         repeats = asyncio.create_task(_flush_repeats_every(60.0), name="feedback-log-repeats")
         purging = None
@@ -199,13 +209,19 @@ def create_app(settings: Settings, *, demo_site_key: str | None = None) -> Starl
                 purging.cancel()
             repeats.cancel()
             flush_repeats()
+            deliveries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deliveries
             await signals.drain()
             await http.aclose()
             await store.close()
 
     routes = [
         # Intake first: it is by far the busiest route, and routes are tried in order.
-        Route(INTAKE_PATH, IntakeEndpoint(), methods=["POST", "OPTIONS"]),
+        Route(INTAKE_PATH, IntakeEndpoint(), methods=["POST", "OPTIONS", "GET"]),
+        Route("/api/v1/reports/{id}", api.report, methods=["GET", "PATCH"]),
+        Route("/api/v1/sites", api.sites, methods=["GET"]),
+        Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
         Route("/widget.js", widget_js, methods=["GET", "HEAD"]),
         Route("/widget/dialog.{lang}.js", widget_dialog, methods=["GET", "HEAD"]),
         Route("/widget/hint.{lang}.json", widget_hint, methods=["GET", "HEAD"]),

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from feedback.embed import embed_tag
 from feedback.normalise import UrlError, normalise_origin
+from feedback.notify import commands as notify_commands
+from feedback.notify.commands import NotifyCommandError
 from feedback.settings import MissingSecret, Settings, load_settings
 from feedback.store import Store, StoreError, make_store
 
@@ -558,7 +560,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000, help="port to listen on")
     demo.add_argument("--log-level", default="warning", help="uvicorn log level")
     demo.set_defaults(func=cmd_demo)
+    notify_commands.register(sub, _given_settings)
     return parser
+
+
+def _given_settings(
+    command: Callable[[Settings, argparse.Namespace], None],
+) -> Callable[[argparse.Namespace], None]:
+    def run(args: argparse.Namespace) -> None:
+        try:
+            command(_settings(), args)
+        except NotifyCommandError as exc:
+            raise CommandError(str(exc)) from None
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

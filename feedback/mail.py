@@ -116,7 +116,7 @@ def build_message(
     if not recipients:
         raise MailError("no recipient", temporary=False)
     for address in recipients:
-        _check_address(address)
+        check_address(address)
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = ", ".join(recipients)
@@ -171,7 +171,8 @@ async def send_mail(
         raise MailError(f"{server.host}:{server.port}: {exc}", temporary=True) from None
 
 
-def _check_address(address: str) -> None:
+def check_address(address: str) -> None:
+    """MailError unless `address` is one plain email address."""
     if any(c in address for c in "\r\n,<>") or address.count("@") != 1:
         raise MailError(f"not an email address: {address!r}", temporary=False)
     local, _, domain = address.partition("@")

@@ -282,6 +282,33 @@ SETTINGS += (
         "Bearer token for GET /metrics. Unset: /metrics answers only requests from this "
         "machine that did not come through a proxy.",
     ),
+    Setting(
+        "FEEDBACK_TELEGRAM_API",
+        str,
+        "https://api.telegram.org",
+        "Base address of the Telegram Bot API that telegram destinations post to.",
+    ),
+    Setting(
+        "FEEDBACK_DELIVERY_ATTEMPTS",
+        int,
+        14,
+        "Attempts at delivering one message before it is marked failed; with the default "
+        "backoff, 14 attempts span about a day.",
+    ),
+    Setting(
+        "FEEDBACK_DELIVERY_BACKOFF",
+        float,
+        30.0,
+        "Seconds before the first retry of a failed delivery; each further retry waits about "
+        "twice as long (with jitter), at most 4 hours.",
+    ),
+    Setting(
+        "FEEDBACK_NOTIFY_HOURLY_CAP",
+        int,
+        30,
+        "Messages one destination gets per hour before it switches to an hourly digest for "
+        "the rest of the hour (and says so).",
+    ),
 )
 
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
@@ -321,6 +348,10 @@ class Settings:
     purge_after_days: float = 0.0
     rate_prefix_per_minute: float = 60.0
     rate_prefix_burst: int = 60
+    telegram_api: str = "https://api.telegram.org"
+    delivery_attempts: int = 14
+    delivery_backoff: float = 30.0
+    notify_hourly_cap: int = 30
 
     @property
     def secret(self) -> str:

@@ -375,9 +375,12 @@ async def test_cors_never_answers_with_a_wildcard(client, site: Site) -> None:
     assert response.headers["access-control-allow-origin"] != "*"
 
 
-async def test_get_on_the_intake_endpoint_is_405(client, site: Site) -> None:
+async def test_get_on_the_intake_endpoint_is_the_token_api(client, site: Site) -> None:
+    # Readers only POST here; a GET lists reports, for token holders only.
     response = await client.get("/api/v1/reports")
-    assert response.status_code == 405
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert (await client.put("/api/v1/reports")).status_code == 405
 
 
 async def test_healthz_reports_database_ok(client) -> None:

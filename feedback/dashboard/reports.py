@@ -15,8 +15,10 @@ from feedback.dashboard.diff import correction_diff
 from feedback.dashboard.queue import ACTION_LABELS, RESOLUTION_LABELS, _announce, present
 from feedback.dashboard.text import when
 from feedback.mail import mail_configured
+from feedback.notify.links import edit_url
 from feedback.store import actions as store_actions
 from feedback.store.checks import report_for_check
+from feedback.store.notify import edit_url_template
 from feedback.store.queue import history_of, report_by_id, submissions_of
 from feedback.store.readers import reader_summaries
 from feedback.store.refusals import has_notify_address, take_notify_address
@@ -66,6 +68,9 @@ async def report_page(request: Request, user: User) -> Response:
             "notify_waiting": await has_notify_address(svc.store, report_id),
             "mail_ready": mail_configured(svc.settings),
             "checker_on": svc.checker is not None,
+            "edit_link": edit_url(
+                await edit_url_template(svc.store, report["site_id"]), report["url"]
+            ),
         },
     )
 

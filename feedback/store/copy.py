@@ -23,6 +23,13 @@ COPIED = (
     "reader_notify",
     "refused_sends",
     "sessions",
+    # After the reports: a destination already in place would announce every copied
+    # report again through the outbox triggers.
+    "destinations",
+    "deliveries",
+    "notify_events",
+    "api_tokens",
+    "api_token_sites",
 )
 # Tables the target rebuilds by itself as the rows above arrive (search index, totals),
 # or that belong to one engine's bookkeeping.

@@ -105,10 +105,21 @@ class Dialect:
     # Taken first in a sign-in throttle transaction, so such transactions run one at a
     # time across every process and instance.
     LOGIN_LOCK: str
+    # Notifications: the oldest outbox events (at most :limit), taken by this transaction;
+    # deliveries due by :now (at most :limit) and one delivery by :id, each with its
+    # destination's {columns}, claimed by this transaction.
+    OUTBOX_TAKE: str
+    DELIVERIES_DUE: str
+    DELIVERY_BY_ID: str
 
     @staticmethod
     def search_terms(text: str) -> str:
         """Reader words as the engine's prefix-search query."""
+        raise NotImplementedError
+
+    @staticmethod
+    def in_list(column: str, name: str) -> str:
+        """A condition true when `column` is in the list of ids passed as :name."""
         raise NotImplementedError
 
 

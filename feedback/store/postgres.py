@@ -170,6 +170,29 @@ class PostgresDialect(Dialect):
     PURGE_EVENTS = "DELETE FROM report_events WHERE report_id = ANY(CAST(:ids AS bigint[]))"
     PURGE_REPORTS = "DELETE FROM reports WHERE id = ANY(CAST(:ids AS bigint[]))"
 
+    # Instances share the work: each takes rows no other transaction holds.
+    OUTBOX_TAKE = (
+        "SELECT id, report_id, site_id, type, status, created_at FROM notify_events "
+        "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
+    )
+    DELIVERIES_DUE = (
+        "SELECT x.id AS delivery_id, x.public_id, x.type, x.report_id, x.attempts, "
+        "x.payload, {columns} FROM deliveries x "
+        "JOIN destinations d ON d.id = x.destination_id JOIN sites s ON s.id = d.site_id "
+        "WHERE x.state = 'pending' AND x.next_at <= :now ORDER BY x.next_at LIMIT :limit "
+        "FOR UPDATE OF x SKIP LOCKED"
+    )
+    DELIVERY_BY_ID = (
+        "SELECT x.id AS delivery_id, x.public_id, x.type, x.report_id, x.attempts, "
+        "x.payload, {columns} FROM deliveries x "
+        "JOIN destinations d ON d.id = x.destination_id JOIN sites s ON s.id = d.site_id "
+        "WHERE x.id = :id AND x.state = 'pending' FOR UPDATE OF x"
+    )
+
+    @staticmethod
+    def in_list(column: str, name: str) -> str:
+        return f"{column} = ANY(CAST(:{name} AS bigint[]))"
+
     @staticmethod
     def search_terms(text: str) -> str:
         from feedback.store.queue import search_words

@@ -44,6 +44,11 @@ def _site(r, origins) -> Site:
     )
 
 
+def plausible_key(key: str) -> bool:
+    """Whether `key` has the shape of a site key (URL-safe base64, not too long)."""
+    return 0 < len(key) <= 128 and key.isascii() and key.replace("-", "").replace("_", "").isalnum()
+
+
 def new_site_key() -> str:
     # Never starting with "-" or "_": a key is typed after --site on command lines.
     while True:
@@ -212,6 +217,10 @@ class SiteCache:
         self._generation += 1  # lookups already under way may have read the old rows
 
     async def get(self, key: str) -> Site | None:
+        if not plausible_key(key):
+            # Not a key we could have made (a NUL, a lone surrogate, megabytes): no site,
+            # without asking a database that might refuse to even compare it.
+            return None
         hit = self._sites.get(key)
         if hit is not None:
             if time.monotonic() - hit[0] >= self.ttl and key not in self._lookups:

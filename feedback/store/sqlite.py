@@ -103,6 +103,28 @@ class SqliteDialect(Dialect):
         "GROUP BY day, status"
     )
 
+    OUTBOX_TAKE = (
+        "SELECT id, report_id, site_id, type, status, created_at FROM notify_events "
+        "ORDER BY id LIMIT :limit"
+    )
+    # One writer at a time on SQLite: what one transaction reads, no other can claim.
+    DELIVERIES_DUE = (
+        "SELECT x.id AS delivery_id, x.public_id, x.type, x.report_id, x.attempts, "
+        "x.payload, {columns} FROM deliveries x "
+        "JOIN destinations d ON d.id = x.destination_id JOIN sites s ON s.id = d.site_id "
+        "WHERE x.state = 'pending' AND x.next_at <= :now ORDER BY x.next_at LIMIT :limit"
+    )
+    DELIVERY_BY_ID = (
+        "SELECT x.id AS delivery_id, x.public_id, x.type, x.report_id, x.attempts, "
+        "x.payload, {columns} FROM deliveries x "
+        "JOIN destinations d ON d.id = x.destination_id JOIN sites s ON s.id = d.site_id "
+        "WHERE x.id = :id AND x.state = 'pending'"
+    )
+
+    @staticmethod
+    def in_list(column: str, name: str) -> str:
+        return f"{column} IN (SELECT value FROM json_each(:{name}))"
+
     @staticmethod
     def search_terms(text: str) -> str:
         """FTS5 prefix terms; quoting keeps FTS syntax out of the editor's way."""

@@ -1,0 +1,1 @@
+"""The token API for scripts and CMSs, under /api/v1."""

@@ -1,0 +1,1 @@
+"""Getting reports to editors where they work: chat, email, webhooks."""
