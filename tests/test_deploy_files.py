@@ -166,3 +166,31 @@ def test_compose_runs_the_app_behind_nginx_with_the_shipped_config() -> None:
     ).exists()
     assert nginx["depends_on"]["app"]["condition"] == "service_healthy"
     assert any(v.split(":")[1] == "/data" for v in app["volumes"])
+
+
+def test_postgres_compose_runs_two_instances_on_one_database_behind_nginx() -> None:
+    text = (DEPLOY / "docker-compose.postgres.yml").read_text()
+    assert set(SETTING.findall(text)) <= set(SETTING_NAMES)
+    compose = yaml.safe_load(text)
+    services = compose["services"]
+    apps = [services["app1"], services["app2"]]
+    for app in apps:
+        check_command(app["command"])
+        assert set(app["environment"]) <= set(SETTING_NAMES)
+        assert app["environment"]["FEEDBACK_DATABASE"].startswith("postgresql://")
+        assert app["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # nginx's fixed address is the one proxy the instances believe.
+    nginx = services["nginx"]
+    assert (
+        apps[0]["environment"]["FEEDBACK_TRUSTED_PROXIES"]
+        == (nginx["networks"]["backend"]["ipv4_address"])
+    )
+    # The shipped nginx.conf, its one upstream line rewritten to both instances: the
+    # pattern must keep matching that file exactly once.
+    script = nginx["command"][2]
+    pattern = re.search(r"s/\^(.*?)\$\$/(.*?)/", script)
+    assert pattern is not None
+    conf = (DEPLOY / "nginx.conf").read_text().splitlines()
+    assert conf.count(pattern.group(1)) == 1
+    assert "server app1:8000; server app2:8000;" in pattern.group(2)
+    assert "./nginx.conf:/etc/feedback/nginx.conf:ro" in nginx["volumes"]
