@@ -64,6 +64,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if item not in dropped]
+    for item in items:
+        if _in_browser(item):
+            item.add_marker(pytest.mark.browser)
     items.sort(key=_in_browser)
 
 
