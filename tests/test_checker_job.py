@@ -7,16 +7,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import time
 
 import httpx
 import pytest
 from article_server import Articles, article_server
 from dashboard_support import make_user, sign_in
+from mail_support import Inbox, inbox_fixture  # noqa: F401 - the fixture
 from starlette.applications import Starlette
+from starlette.datastructures import Secret
 
 from feedback.checker.worker import Checker
 from feedback.settings import Settings
 from feedback.store.checks import report_for_check
+from feedback.store.refusals import keep_notify_address
 from feedback.store.sites import Site, add_site, update_site
 
 BEFORE = "Then the mayor said this is"
@@ -106,6 +110,61 @@ async def test_auto_resolve_is_done_by_the_checker_and_shown(
     history = (await client.get(f"/dashboard/reports/{report_id}")).text
     assert "the checker</bdi>: new → fixed" in history
     assert "no longer finds the quote" in history
+
+
+async def test_a_reader_who_asked_hears_of_the_checkers_fix(
+    app: Starlette, client: httpx.AsyncClient, articles: Articles, setup, inbox: Inbox
+) -> None:
+    site, csrf = setup
+    svc = app.state.services
+    svc.settings = dataclasses.replace(
+        svc.settings,
+        smtp_url=Secret(f"smtp://127.0.0.1:{inbox.port}?starttls=off"),
+        mail_from="Feedback <feedback@example.com>",
+    )
+    svc.checker = Checker(svc)
+    await client.post(f"/dashboard/sites/{site.id}/flags", data={"csrf": csrf, "auto_resolve": "1"})
+    articles.set("/a", f"{BEFORE} teh {AFTER}")
+    report_id = await report(client, site, articles, "/a")
+    await keep_notify_address(svc.store, report_id, "reader@example.org", time.time())
+    await svc.checker.round()
+    assert inbox.messages == []  # still there: nobody is told anything
+    articles.set("/a", f"{BEFORE} the {AFTER}")
+    await svc.checker.check_one(await report_for_check(svc.store, report_id))
+    assert (await state(app, report_id))[2] == "fixed"
+    assert len(inbox.messages) == 1
+    message = inbox.messages[0]
+    assert message["To"] == "reader@example.org" and message["Subject"].startswith("Fixed")
+    assert "has been fixed" in message.get_content()
+    left = await svc.store.fetchone("SELECT count(*) FROM reader_notify")
+    assert left[0] == 0  # told once, and the address is gone
+
+
+async def test_fix_everywhere_lists_the_pages_where_the_checker_read_the_words(
+    app: Starlette, client: httpx.AsyncClient, articles: Articles, setup
+) -> None:
+    site, _ = setup
+    svc = app.state.services
+    articles.set("/a", f"{BEFORE} teh {AFTER}")
+    articles.set("/b", "We recieve letters.", "Then teh mayor spoke, and teh crowd left.")
+    articles.set("/c", "We recieve letters from Tehran every week.")
+    fixed = await report(client, site, articles, "/a")
+    await report(client, site, articles, "/b", exact="recieve", prefix="We ", suffix=" letters.")
+    await report(client, site, articles, "/c", exact="recieve", prefix="We ", suffix=" letters")
+    await svc.checker.round()
+    # The first page is corrected; the checker reads it again.
+    articles.set("/a", f"{BEFORE} the {AFTER}")
+    await svc.checker.check_one(await report_for_check(svc.store, fixed))
+    page = await client.get(f"/dashboard/reports/{fixed}/everywhere?from=teh&to=the")
+    assert page.status_code == 200
+    listed = re.search(r'<ul class="everywhere-pages".*?</ul>', page.text, re.S).group(0)
+    assert f'data-url="{articles.url}/b"' in listed and "×2" in listed
+    assert "Then <mark>teh</mark> mayor spoke" in listed
+    assert "/c" not in listed  # "Tehran" is not the word "teh"
+    assert f'data-url="{articles.url}/a"' not in listed  # fixed there already
+    # Page text is public text only, and goes with its site.
+    kept = await svc.store.fetchone("SELECT count(*) FROM page_texts WHERE site_id = ?", (site.id,))
+    assert kept[0] == 3
 
 
 async def test_a_quote_never_on_the_page_is_flagged(

@@ -4,45 +4,18 @@ page's language, with a link to the corrected spot; the address is then gone."""
 from __future__ import annotations
 
 import dataclasses
-import socket
 import time
-from email import message_from_bytes, policy
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from dashboard_support import make_user, send_report, sign_in
+from mail_support import Inbox, inbox_fixture  # noqa: F401 - the fixture
 from starlette.applications import Starlette
 from starlette.datastructures import Secret
 
 from feedback.settings import Settings
 from feedback.store.refusals import forget_old_addresses, keep_notify_address
 from feedback.store.sites import Site
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def inbox():
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    box.port = controller.port
-    yield box
-    controller.stop()
 
 
 @pytest.fixture

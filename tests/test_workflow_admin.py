@@ -28,9 +28,18 @@ async def post_report(client: httpx.AsyncClient, body: dict, origin: str) -> htt
     return await client.post("/api/v1/reports", json=body, headers={"Origin": origin})
 
 
+async def signed_in_elsewhere(app: Starlette, email: str) -> httpx.AsyncClient:
+    """A second browser signed in as the same user, for checking it gets signed out."""
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.20", 4100))
+    other = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    await sign_in(other, email)
+    return other
+
+
 async def test_change_your_own_password(
     app: Starlette, client: httpx.AsyncClient, csrf: str
 ) -> None:
+    elsewhere = await signed_in_elsewhere(app, "admin@example.com")
     page = await client.get("/dashboard/account")
     assert "Change your password" in page.text
     wrong = await client.post(
@@ -54,15 +63,21 @@ async def test_change_your_own_password(
               "again": "new password 1"},
         follow_redirects=True,
     )  # fmt: skip
-    assert "Your password has been changed." in ok.text
+    assert "Your password has been changed" in ok.text
     found = await credentials(app.state.services.store, "admin@example.com")
     assert found and check_password("new password 1", found[1])
+    # The browser that changed it stays signed in; every other session has ended.
+    assert (await client.get("/dashboard/")).status_code == 200
+    gone = await elsewhere.get("/dashboard/")
+    await elsewhere.aclose()
+    assert gone.status_code == 401  # signed out: the dashboard asks for a sign-in
 
 
 async def test_admin_reset_link_works_once(
     app: Starlette, client: httpx.AsyncClient, csrf: str
 ) -> None:
     user_id = await make_user(app, "ed@example.com", "editor")
+    elsewhere = await signed_in_elsewhere(app, "ed@example.com")
     r = await client.post(f"/dashboard/users/{user_id}/reset-link", data={"csrf": csrf})
     assert "Email is not set up" in r.text
     link = re.search(r'<code id="handover-link">([^<]+)</code>', r.text).group(1)
@@ -79,6 +94,10 @@ async def test_admin_reset_link_works_once(
         assert (await other.get(forged)).status_code == 404
     found = await credentials(app.state.services.store, "ed@example.com")
     assert found and check_password("fresh password", found[1])
+    # Whoever held a session with the old password is signed out by the reset.
+    gone = await elsewhere.get("/dashboard/")
+    await elsewhere.aclose()
+    assert gone.status_code == 401  # signed out: the dashboard asks for a sign-in
 
 
 async def test_admin_deletes_a_user_but_keeps_their_history(

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from feedback.checker.extract import page_text
+from feedback.checker.extract import page_text, readable
 from feedback.checker.fetch import HostPace, NotAllowed, Unreachable, fetch_page
-from feedback.checker.match import Outcome, locate
+from feedback.checker.match import Match, Outcome, locate
 
 # What a check can conclude; "unreachable" and "not_allowed" change nothing on the report.
 FOUND, FIXED, MISSING, UNREACHABLE, NOT_ALLOWED, NOTHING = (
@@ -23,6 +23,8 @@ class CheckResult:
     detail: str = ""
     score: float = 0.0
     truncated: bool = False
+    # The page's readable text as read (see `readable`), when the page could be read.
+    text: str = ""
 
 
 async def check_page(
@@ -48,13 +50,16 @@ async def check_page(
     except Unreachable as exc:
         return CheckResult(UNREACHABLE, str(exc))
     # Parsing and fuzzy matching a large page is CPU work: keep it off the event loop.
-    match = await asyncio.to_thread(_match, page.html, exact, prefix, suffix)
+    match, text = await asyncio.to_thread(_match, page.html, exact, prefix, suffix)
     if match.outcome is Outcome.MISSING and page.truncated:
         # The quote may sit past the part that was read: that proves nothing.
-        return CheckResult(UNREACHABLE, "the page is larger than the size cap", match.score, True)
+        return CheckResult(
+            UNREACHABLE, "the page is larger than the size cap", match.score, True, text
+        )
     verdict = {Outcome.FOUND: FOUND, Outcome.FIXED: FIXED, Outcome.MISSING: MISSING}
-    return CheckResult(verdict[match.outcome], "", match.score, page.truncated)
+    return CheckResult(verdict[match.outcome], "", match.score, page.truncated, text)
 
 
-def _match(html: str, exact: str, prefix: str, suffix: str):
-    return locate(page_text(html), exact, prefix, suffix)
+def _match(html: str, exact: str, prefix: str, suffix: str) -> tuple[Match, str]:
+    text = page_text(html)
+    return locate(text, exact, prefix, suffix), readable(text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from html.parser import HTMLParser
 
 # Elements whose content is never shown as text.
@@ -132,3 +134,16 @@ def page_text(html: str) -> str:
     parser.feed(html)
     parser.close()
     return "".join(parser.parts)
+
+
+# Kept of a page for "fix it everywhere": enough for a long article, not a whole archive.
+READABLE_CHARS = 200_000
+_SPACES = re.compile(r"[\s\u00a0]+")
+_INVISIBLE = re.compile(r"[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
+
+
+def readable(text: str) -> str:
+    """Page text as kept and searched: composed, soft hyphens and zero-width characters
+    gone, every run of whitespace one space, cut at READABLE_CHARS."""
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
+    return _SPACES.sub(" ", text).strip()[:READABLE_CHARS]

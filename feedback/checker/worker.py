@@ -15,9 +15,12 @@ from typing import Any
 from feedback import spelling
 from feedback.checker import check
 from feedback.checker.fetch import HostPace
+from feedback.mail import mail_configured
+from feedback.reader_mail import tell_reader
 from feedback.signals import REPORT_CREATED, REPORT_STATUS_CHANGED
 from feedback.store import actions as store_actions
 from feedback.store import checks as store_checks
+from feedback.store.refusals import notify_addresses
 from feedback.store.sites import site_by_id
 
 log = logging.getLogger("feedback.checker")
@@ -100,6 +103,11 @@ class Checker:
             time_limit=self.time_limit,
             pace=self.pace,
         )
+        if result.text:
+            # What the page says now, for fixing the same words on other pages later.
+            await store_checks.remember_page(
+                store, row["site_id"], row["url"], row["title"], result.text, now
+            )
         if result.verdict in (check.UNREACHABLE,):
             await store_checks.record_check(
                 store, row["id"], state=None, now=now, next_due=now + RETRY_UNREACHABLE,
@@ -122,6 +130,10 @@ class Checker:
         return result.verdict
 
     async def _auto_resolve(self, row: Any, site: Any) -> None:
+        # A reader who asked to hear of the fix hears of it, whoever made it.
+        waiting: dict[int, str] = {}
+        if mail_configured(self.svc.settings):
+            waiting = await notify_addresses(self.svc.store, [row["id"]])
         outcome = await store_actions.resolve(
             self.svc.store, [row["id"]], "fixed", None, None, time.time(),
             note="The checker no longer finds the quote on the page.", actor="checker",
@@ -135,6 +147,8 @@ class Checker:
                     "at": time.time(),
                 },
             )  # fmt: skip
+            if c.report_id in waiting:
+                await tell_reader(self.svc, c.report_id, waiting[c.report_id])
 
     async def _spelling(self, row: Any) -> None:
         """The service's own suggestion for a one-word typo sent without a correction."""

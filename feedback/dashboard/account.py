@@ -43,13 +43,18 @@ async def change_password(request: Request, user: User) -> Response:
         error = "The new passwords do not match."
     else:
         try:
-            if not await replace_password(svc.store, user.id, new, account["password_hash"]):
+            keep = str(request.scope["session"].get("sid", ""))
+            if not await replace_password(
+                svc.store, user.id, new, account["password_hash"], keep_session=keep
+            ):
                 error = "The password was changed elsewhere just now; try again."
         except UserError as exc:
             error = f"Not changed: {exc}."
     if error:
         return _render(request, "account.html", {"user": user, "error": error}, 400)
-    request.scope["session"]["flash"] = ["Your password has been changed."]
+    request.scope["session"]["flash"] = [
+        "Your password has been changed; you are signed out everywhere else."
+    ]
     return RedirectResponse("/dashboard/account", status_code=303)
 
 

@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from feedback.dashboard.auth import csrf_token, services, signed_in
-from feedback.dashboard.closing import tell_in_background
 from feedback.dashboard.diff import correction_diff
 from feedback.dashboard.shorten import COMMENT_CHARS, QUOTE_CHARS, shorten
 from feedback.dashboard.text import age, quote_url, safe_href, when
+from feedback.reader_mail import tell_in_background
 from feedback.signals import REPORT_STATUS_CHANGED
 from feedback.store import actions as store_actions
 from feedback.store.queue import (

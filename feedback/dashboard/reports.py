@@ -10,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from feedback.dashboard.auth import csrf_token, services, signed_in
-from feedback.dashboard.closing import tell_reader
 from feedback.dashboard.diff import correction_diff
 from feedback.dashboard.queue import ACTION_LABELS, RESOLUTION_LABELS, _announce, present
 from feedback.dashboard.text import when
 from feedback.mail import mail_configured
 from feedback.notify.links import edit_url
+from feedback.reader_mail import tell_reader
 from feedback.store import actions as store_actions
 from feedback.store.checks import report_for_check
 from feedback.store.notify import edit_url_template

@@ -1,14 +1,16 @@
-"""What the page checker needs from the store: reports due for a check, and recording
-what a check found."""
+"""What the page checker needs from the store: reports due for a check, recording what a
+check found, and the text it last read on each page."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from feedback.store.engine import Row, Store, Tx
 
 # A report is checked once soon after it arrives, then every FEEDBACK_CHECK_EVERY seconds
 # while it is open.
 _DUE = (
-    "SELECT r.id, r.site_id, r.url, r.quote_exact, r.quote_prefix, r.quote_suffix, "
+    "SELECT r.id, r.site_id, r.url, r.title, r.quote_exact, r.quote_prefix, r.quote_suffix, "
     "r.checked_at, r.check_state, r.lang, r.kind, "
     "(SELECT suggestion FROM submissions c WHERE c.report_id = r.id AND c.suggestion <> '' "
     " LIMIT 1) AS any_suggestion "
@@ -68,3 +70,29 @@ async def set_service_suggestion(store: Store, report_id: int, word: str) -> Non
             "UPDATE reports SET service_suggestion = ? WHERE id = ?", (word, report_id)
         )
     )
+
+
+async def remember_page(
+    store: Store, site_id: int, url: str, title: str, text: str, now: float
+) -> None:
+    """Keep the text just read on a page, in place of what was read there before."""
+    await store.write(
+        lambda tx: tx.execute(
+            "INSERT INTO page_texts (site_id, url, title, text, seen_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (site_id, url) DO UPDATE SET title = excluded.title, "
+            "text = excluded.text, seen_at = excluded.seen_at",
+            (site_id, url, title, text, now),
+        )
+    )
+
+
+async def pages_containing(store: Store, site_id: int, text: str, limit: int = 100) -> list[Row]:
+    """The site's pages whose last read text contains `text`, most recently read first."""
+    async with store.read() as tx:
+        params: dict[str, Any] = {"site_id": site_id, "text": text, "limit": limit}
+        return await tx.fetchall(
+            "SELECT p.url, p.title, p.text, p.seen_at FROM page_texts p "
+            f"WHERE p.site_id = :site_id AND {tx.sql.PAGE_CONTAINS} "
+            "ORDER BY p.seen_at DESC LIMIT :limit",
+            params,
+        )

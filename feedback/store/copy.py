@@ -23,6 +23,7 @@ COPIED = (
     "reader_notify",
     "refused_sends",
     "sessions",
+    "page_texts",
     # After the reports: a destination already in place would announce every copied
     # report again through the outbox triggers.
     "destinations",

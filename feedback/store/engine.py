@@ -93,6 +93,8 @@ class Dialect:
     FORGET_SEARCH: str
     # Quote of report r contains :text (case-sensitive).
     QUOTE_CONTAINS: str
+    # The text the checker kept of page p contains :text (case-sensitive).
+    PAGE_CONTAINS: str
     # After a duplicate's sends move to the kept report (:duplicate → :kept), the search
     # index follows, where it names reports ("" where it does not).
     MOVE_SEARCH: str

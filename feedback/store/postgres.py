@@ -143,6 +143,7 @@ class PostgresDialect(Dialect):
         "JOIN reports r ON r.id = s.report_id WHERE r.site_id = :site)"
     )
     QUOTE_CONTAINS = "strpos(r.quote_exact, :text) > 0"
+    PAGE_CONTAINS = "strpos(p.text, :text) > 0"
     SEARCH_HITS = (
         "SELECT count(*) FROM (SELECT 1 FROM report_search "
         "WHERE text @@ to_tsquery('simple', :q) LIMIT :cap) AS hits"

@@ -180,6 +180,7 @@ async def delete_site(store: Store, site_id: int) -> None:
             "user_sites",
             "site_origins",
             "refused_sends",
+            "page_texts",
         ):
             await tx.execute(f"DELETE FROM {table} WHERE site_id = :site", {"site": site_id})
         await tx.execute("DELETE FROM sites WHERE id = :site", {"site": site_id})

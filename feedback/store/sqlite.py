@@ -78,6 +78,7 @@ class SqliteDialect(Dialect):
         "FROM submissions s JOIN reports r ON r.id = s.report_id WHERE r.site_id = :site"
     )
     QUOTE_CONTAINS = "instr(r.quote_exact, :text) > 0"
+    PAGE_CONTAINS = "instr(p.text, :text) > 0"
     # Search rows name only their send, which moves with the merge by itself.
     MOVE_SEARCH = ""
     # The one writer connection already runs write transactions one at a time.

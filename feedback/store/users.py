@@ -230,19 +230,30 @@ async def account_of(store: Store, user_id: int) -> Row | None:
     )
 
 
-async def replace_password(store: Store, user_id: int, password: str, expected_hash: str) -> bool:
+async def replace_password(
+    store: Store, user_id: int, password: str, expected_hash: str, *, keep_session: str = ""
+) -> bool:
     """Set a new password if the stored hash is still `expected_hash`: a link or a form
-    made for the old password can be used once, and two uses cannot both win."""
+    made for the old password can be used once, and two uses cannot both win.
+
+    Every session of the user ends with the old password, but `keep_session` (the one
+    changing it): whoever knew the old password, or copied a cookie, is signed out."""
     if len(password) < 8:
         raise UserError("the password needs at least 8 characters")
     password_hash = await hash_password_async(password)
-    changed = await store.write(
-        lambda tx: tx.execute(
+
+    async def unit(tx: Tx) -> bool:
+        changed = await tx.execute(
             "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
             (password_hash, user_id, expected_hash),
         )
-    )
-    return bool(changed)
+        if changed:
+            await tx.execute(
+                "DELETE FROM sessions WHERE user_id = ? AND id <> ?", (user_id, keep_session)
+            )
+        return bool(changed)
+
+    return await store.write(unit)
 
 
 async def delete_user(store: Store, user_id: int) -> None:
