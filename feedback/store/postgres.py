@@ -325,38 +325,30 @@ class _SharedBuckets:
     """Token buckets in one UNLOGGED table, so an allowance holds across instances.
 
     The takes that arrive while one is on its way to the database go together in the
-    next: one transaction refills each bucket by the time since its last take and takes
+    next: one statement refills each bucket by the time since its last take and takes
     as many tokens as it has for the requests waiting on it. The database's clock
     decides, so instances' clocks needn't agree.
     """
 
-    ENSURE = (
-        "INSERT INTO rate_buckets (name, key, tokens, at) "
-        "SELECT :name, key, :burst, extract(epoch FROM clock_timestamp()) "
-        "FROM unnest(CAST(:keys AS text[])) AS key ORDER BY key "
-        "ON CONFLICT (name, key) DO NOTHING"
-    )
+    # One statement, so one round trip and its own transaction: a bucket seen for the
+    # first time starts full; a known one is refilled by the time since its last take.
+    # The insert's row carries the take's time in `at` and the tokens wanted (at most a
+    # full bucket) in `granted`, which the update turns into the tokens granted. Rows
+    # are inserted in key order, so two instances never deadlock on the same buckets.
     TAKE = """
-        WITH wanted AS (
-            SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:wants AS integer[])) AS w(key, n)
-        ),
-        -- Locked in key order, so two instances taking from the same buckets never deadlock.
-        locked AS (
-            SELECT b.key, b.tokens, b.at FROM rate_buckets b
-            WHERE b.name = :name AND b.key IN (SELECT key FROM wanted)
-            ORDER BY b.key FOR UPDATE
-        ),
-        refilled AS (
-            SELECT l.key, w.n, c.t,
-                   least(:burst, l.tokens + greatest(c.t - l.at, 0) * :rate) AS tokens
-            FROM locked l JOIN wanted w ON w.key = l.key
-            CROSS JOIN (SELECT extract(epoch FROM clock_timestamp()) AS t) c
-        )
-        UPDATE rate_buckets b
-        SET tokens = r.tokens - least(r.n, floor(r.tokens)), at = r.t
-        FROM refilled r
-        WHERE b.name = :name AND b.key = r.key
-        RETURNING b.key, least(r.n, floor(r.tokens))::integer AS granted, b.tokens
+        INSERT INTO rate_buckets AS b (name, key, tokens, at, granted)
+        SELECT :name, w.key, :burst - least(w.n, floor(:burst)), c.t, least(w.n, floor(:burst))
+        FROM unnest(CAST(:keys AS text[]), CAST(:wants AS integer[])) AS w(key, n)
+        CROSS JOIN (SELECT extract(epoch FROM clock_timestamp()) AS t) c
+        ORDER BY w.key
+        ON CONFLICT (name, key) DO UPDATE SET
+            granted = least(excluded.granted, floor(
+                least(:burst, b.tokens + greatest(excluded.at - b.at, 0) * :rate))),
+            tokens = least(:burst, b.tokens + greatest(excluded.at - b.at, 0) * :rate)
+                     - least(excluded.granted, floor(
+                         least(:burst, b.tokens + greatest(excluded.at - b.at, 0) * :rate))),
+            at = excluded.at
+        RETURNING b.key, b.granted, b.tokens
     """
     FORGET = "DELETE FROM rate_buckets WHERE name = :name AND at < :before"
 
@@ -401,8 +393,7 @@ class _SharedBuckets:
                   "rate": self.rate}  # fmt: skip
         for attempt in range(3):
             try:
-                async with self._pool.connection() as conn, conn.transaction():
-                    await conn.execute(_statement(self.ENSURE, True), params)
+                async with self._pool.connection() as conn:
                     cur = await conn.execute(_statement(self.TAKE, True), params)
                     rows = await cur.fetchall()
                     if time.monotonic() - self._forgotten > 60 and self.rate > 0:
