@@ -124,6 +124,27 @@ async def test_sorts_and_keyset_pages_cover_every_report_once(
     assert set(second).isdisjoint(row_ids(most)) and len(second) == 50
 
 
+async def test_most_reported_pages_cross_from_one_count_to_the_next(
+    app: Starlette, client: httpx.AsyncClient, site: Site, csrf: str
+) -> None:
+    ids = await send_many(client, site, 120)
+    twice = ids[::2]  # 60 reports sent twice: the second page holds both counts
+    for report_id in twice:
+        i = ids.index(report_id)
+        await send_report(
+            client, site, ORIGIN, quote={"exact": f"word{i}", "prefix": "a ", "suffix": " b"}
+        )
+    expected = sorted(twice, reverse=True) + sorted(set(ids) - set(twice), reverse=True)
+    seen: list[int] = []
+    url = "/dashboard/?sort=most"
+    while url:
+        page = (await client.get(url)).text
+        seen += row_ids(page)
+        nxt = re.search(r'<a href="(/dashboard/\?[^"]+)" rel="next"', page)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else ""
+    assert seen == expected
+
+
 async def test_bulk_action_marks_selected_and_writes_events(
     app: Starlette, client: httpx.AsyncClient, site: Site, csrf: str
 ) -> None:

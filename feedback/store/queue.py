@@ -161,11 +161,23 @@ def _where(
     return clauses, params
 
 
+# "Most reported" after (count, id), in two ranges that each walk the index directly: the
+# rest of that count by id, then the lower counts. SQLite bounds a row-value comparison
+# by its first column only, and every report sent once shares the same count.
+_MOST_SAME_COUNT = ("r.submission_count = :after_count AND r.id < :after_id", "r.id DESC")
+_MOST_LOWER_COUNTS = ("r.submission_count < :after_count", _ORDER["most"][1])
+
+
 def queue_sql(
-    sql: type[Dialect], f: QueueFilter, visible: list[int] | None, limit: int, common: bool = False
+    sql: type[Dialect],
+    f: QueueFilter,
+    visible: list[int] | None,
+    limit: int,
+    common: bool = False,
+    keyset_order: tuple[str, str] | None = None,
 ) -> tuple[str, dict]:
     clauses, params = _where(sql, f, visible, common)
-    keyset, order = _ORDER[f.sort]
+    keyset, order = keyset_order or _ORDER[f.sort]
     if f.after_id is not None and (f.sort != "most" or f.after_count is not None):
         clauses.append(keyset)
         params["after_id"] = f.after_id
@@ -191,8 +203,17 @@ async def queue_page(
                 tx.sql.SEARCH_HITS, {"q": tx.sql.search_terms(f.q), "cap": COMMON_SEARCH}
             )
             common = hits is not None and hits[0] >= COMMON_SEARCH
-        sql, params = queue_sql(tx.sql, f, visible, limit + 1, common)
-        rows = await tx.fetchall(sql, params)
+        if f.sort == "most" and f.after_id is not None and f.after_count is not None:
+            sql, params = queue_sql(tx.sql, f, visible, limit + 1, common, _MOST_SAME_COUNT)
+            rows = await tx.fetchall(sql, params)
+            if len(rows) <= limit:
+                sql, params = queue_sql(
+                    tx.sql, f, visible, limit + 1 - len(rows), common, _MOST_LOWER_COUNTS
+                )
+                rows += await tx.fetchall(sql, params)
+        else:
+            sql, params = queue_sql(tx.sql, f, visible, limit + 1, common)
+            rows = await tx.fetchall(sql, params)
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
