@@ -183,3 +183,18 @@ def test_a_session_and_a_spam_block_hold_on_either_instance(pair: Pair) -> None:
     rows = query_database(pair.database, "SELECT status FROM reports WHERE id = ?",
                           (again.json()["id"],))  # fmt: skip
     assert rows[0][0] == "spam"
+
+
+def test_events_travel_packed_into_notifications_under_postgresqls_limit() -> None:
+    from feedback.store.postgres import NOTIFY_BYTES, notify_payloads
+
+    events = [
+        json.dumps({"from": "a", "event": "report.created", "payload": {"n": i, "t": "é" * 60}})
+        for i in range(300)
+    ]
+    payloads = notify_payloads(events)
+    assert 1 < len(payloads) < 30  # packed, not one per event
+    assert all(len(p.encode()) <= NOTIFY_BYTES for p in payloads)
+    unpacked = [e for p in payloads for e in json.loads(p)]
+    assert unpacked == [json.loads(e) for e in events]  # all of them, in order
+    assert notify_payloads([]) == []

@@ -45,9 +45,19 @@ from feedback.store.schema import migration_files
 
 log = logging.getLogger("feedback.store.postgres")
 
-INTAKE_SQL = (Path(__file__).parent / "postgres_intake.sql").read_text(encoding="utf-8")
+
+def _compact(sql: str) -> str:
+    """A statement without its comments and line breaks: psycopg caches the conversion
+    of statements up to 4 kB only, and the intake statement is sent with every batch."""
+    return re.sub(r"\s*\n\s*", " ", re.sub(r"--[^\n]*", "", sql)).strip()
+
+
+INTAKE_SQL = _compact((Path(__file__).parent / "postgres_intake.sql").read_text(encoding="utf-8"))
 MAX_BATCH = 256
-INTAKE_WRITERS = 2
+# One batch in flight per instance: what arrives while it commits goes in the next, and
+# bigger batches cost PostgreSQL less per report. Measured on 2 cores, one writer took
+# 15-25% more reports per second than two, at 16 and at 64 readers at once.
+INTAKE_WRITERS = 1
 CHANNEL = "feedback_events"
 # Any fixed number: the key of the lock that lets one instance migrate at a time.
 MIGRATION_LOCK = 0x66656564
@@ -254,8 +264,7 @@ class _Intake:
         self._stopping = False
 
     def start(self) -> None:
-        # A few batches in flight at once: while one waits for its commit to be flushed,
-        # the next is already on its way (PostgreSQL flushes concurrent commits together).
+        # INTAKE_WRITERS batches in flight at once (see there why it is one).
         self._tasks = [
             asyncio.create_task(self._run(), name=f"feedback-intake-{n}")
             for n in range(self._writers)
@@ -338,7 +347,7 @@ class _SharedBuckets:
     TAKE = """
         INSERT INTO rate_buckets AS b (name, key, tokens, at, granted)
         SELECT :name, w.key, :burst - least(w.n, floor(:burst)), c.t, least(w.n, floor(:burst))
-        FROM unnest(CAST(:keys AS text[]), CAST(:wants AS integer[])) AS w(key, n)
+        FROM json_to_recordset(CAST(:takes AS json)) AS w(key text, n integer)
         CROSS JOIN (SELECT extract(epoch FROM clock_timestamp()) AS t) c
         ORDER BY w.key
         ON CONFLICT (name, key) DO UPDATE SET
@@ -389,8 +398,8 @@ class _SharedBuckets:
                         f.set_result(0.0 if i < n else max(wait, 0.001))
 
     async def _take(self, keys: list[str], wants: list[int]) -> dict[str, tuple[int, float]]:
-        params = {"name": self.name, "keys": keys, "wants": wants, "burst": self.burst,
-                  "rate": self.rate}  # fmt: skip
+        takes = json.dumps([{"key": k, "n": n} for k, n in zip(keys, wants, strict=True)])
+        params = {"name": self.name, "takes": takes, "burst": self.burst, "rate": self.rate}
         for attempt in range(3):
             try:
                 async with self._pool.connection() as conn:
@@ -450,10 +459,8 @@ class _Relay:
             messages, self._outbox = self._outbox[:500], self._outbox[500:]
             try:
                 async with self._store.pool.connection() as conn:
-                    await conn.execute(
-                        "SELECT pg_notify(%s, m) FROM unnest(%s::text[]) AS m",
-                        (CHANNEL, messages),
-                    )
+                    for payload in notify_payloads(messages):
+                        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
             except psycopg.Error as exc:
                 log.warning("could not pass %d events to other instances: %s", len(messages), exc)
 
@@ -478,12 +485,35 @@ class _Relay:
 
     def _receive(self, raw: str) -> None:
         try:
-            message = json.loads(raw)
+            messages = json.loads(raw)
         except ValueError:
             return
-        if message.get("from") == self._me:
-            return  # this instance's listeners heard it when it was emitted
-        self._signals.emit_local(message.get("event", ""), message.get("payload") or {})
+        for message in messages if isinstance(messages, list) else [messages]:
+            if not isinstance(message, dict) or message.get("from") == self._me:
+                continue  # this instance's listeners heard it when it was emitted
+            self._signals.emit_local(message.get("event", ""), message.get("payload") or {})
+
+
+# PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more.
+NOTIFY_BYTES = 7500
+
+
+def notify_payloads(messages: list[str]) -> list[str]:
+    """Events (each a JSON object) packed as JSON arrays into as few NOTIFY payloads as
+    fit: one notification per turn of the loop instead of one per report."""
+    payloads: list[str] = []
+    chunk: list[str] = []
+    size = 2
+    for message in messages:
+        length = len(message.encode()) + 1
+        if chunk and size + length > NOTIFY_BYTES:
+            payloads.append("[" + ",".join(chunk) + "]")
+            chunk, size = [], 2
+        chunk.append(message)
+        size += length
+    if chunk:
+        payloads.append("[" + ",".join(chunk) + "]")
+    return payloads
 
 
 class PostgresStore(Store):
