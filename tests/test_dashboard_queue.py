@@ -98,6 +98,17 @@ async def test_filters_live_in_the_url(
     assert sorted(all_ids) == sorted([typo, comment, other_page])
 
 
+async def every_page(client: httpx.AsyncClient, url: str) -> list[int]:
+    """The report ids of every page of a view, following its "next" links."""
+    seen: list[int] = []
+    while url:
+        page = (await client.get(url)).text
+        seen += row_ids(page)
+        nxt = re.search(r'<a href="(/dashboard/\?[^"]+)" rel="next"', page)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else ""
+    return seen
+
+
 async def test_sorts_and_keyset_pages_cover_every_report_once(
     app: Starlette, client: httpx.AsyncClient, site: Site, csrf: str
 ) -> None:
@@ -106,13 +117,7 @@ async def test_sorts_and_keyset_pages_cover_every_report_once(
         await send_report(
             client, site, ORIGIN, quote={"exact": "word7", "prefix": "a ", "suffix": " b"}
         )
-    seen: list[int] = []
-    url = "/dashboard/"
-    while url:
-        page = (await client.get(url)).text
-        seen += row_ids(page)
-        nxt = re.search(r'<a href="(/dashboard/\?[^"]+)" rel="next"', page)
-        url = nxt.group(1).replace("&amp;", "&") if nxt else ""
+    seen = await every_page(client, "/dashboard/")
     assert seen == sorted(ids, reverse=True)
     oldest = row_ids((await client.get("/dashboard/?sort=oldest")).text)
     assert oldest[:3] == ids[:3]
@@ -135,13 +140,7 @@ async def test_most_reported_pages_cross_from_one_count_to_the_next(
             client, site, ORIGIN, quote={"exact": f"word{i}", "prefix": "a ", "suffix": " b"}
         )
     expected = sorted(twice, reverse=True) + sorted(set(ids) - set(twice), reverse=True)
-    seen: list[int] = []
-    url = "/dashboard/?sort=most"
-    while url:
-        page = (await client.get(url)).text
-        seen += row_ids(page)
-        nxt = re.search(r'<a href="(/dashboard/\?[^"]+)" rel="next"', page)
-        url = nxt.group(1).replace("&amp;", "&") if nxt else ""
+    seen = await every_page(client, "/dashboard/?sort=most")
     assert seen == expected
 
 
