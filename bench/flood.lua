@@ -4,7 +4,8 @@
 --   wrk -t THREADS -s bench/flood.lua URL -- SITE_KEY WORD MODE COUNT THREADS [ADDRESS]
 --
 -- MODE "one" sends every report from ADDRESS; "packed" from as many addresses as reports,
--- 250 to a /24; "spread" from addresses drawn at random over the public IPv4 space. Each
+-- 250 to a /24; "spread" from addresses drawn at random over the public IPv4 space;
+-- "repeat" likewise, but each address sends ten reports one after the other. Each
 -- report has a quote of its own. Every thread stops after its share of COUNT answers and
 -- says so on a line of its own.
 -- The summary is printed as one JSON line starting with FLOOD.
@@ -38,9 +39,22 @@ function init(args)
    headers["Origin"] = "https://bench.example"
 end
 
+local current
+
+local function random_address()
+   return string.format("%d.%d.%d.%d", math.random(1, 223), math.random(0, 255),
+      math.random(0, 255), math.random(1, 254))
+end
+
 local function address(n)
    if mode == "one" then
       return fixed
+   end
+   if mode == "repeat" then
+      if (n - 1) % 10 == 0 then
+         current = random_address()
+      end
+      return current
    end
    if mode == "packed" then
       -- Interleave the threads' numbers so that together they cover 0, 1, 2, ...
@@ -48,8 +62,7 @@ local function address(n)
       return string.format("198.%d.%d.%d", 18 + math.floor(k / 64000),
          math.floor(k / 250) % 256, k % 250 + 1)
    end
-   return string.format("%d.%d.%d.%d", math.random(1, 223), math.random(0, 255),
-      math.random(0, 255), math.random(1, 254))
+   return random_address()
 end
 
 function request()

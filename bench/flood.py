@@ -10,7 +10,8 @@ allows; honest readers are a separate client that waits for each answer.
    honest readers' p50/p99 latency.
 2. The same number of reports from as many addresses (one report each), while honest
    readers send theirs: the share of honest readers served. Twice: addresses packed in a
-   few networks (/24s), and spread at random over the whole address space. The packed
+   few networks (/24s), and spread at random over the whole address space. Then addresses
+   spread at random that each send ten, one after the other. The packed
    flood is also run with the per-network limit switched off, in the same run, as the
    baseline the network limit is measured against.
 
@@ -156,6 +157,8 @@ def main() -> None:
                         "FEEDBACK_RATE_PREFIX_BURST": "100000000"}  # fmt: skip
     run_with(no_network_limit, lambda svc: scenario(
         svc, "packed", args, "baseline without the network limit, packed"))  # fmt: skip
+    run_with(DEFAULT_LIMITS, lambda svc: scenario(svc, "repeat", args,
+                                                  "ten each, at random"))  # fmt: skip
     run_with(DEFAULT_LIMITS, lambda svc: scenario(svc, "spread", args,
                                                   "many addresses, spread at random"))  # fmt: skip
 

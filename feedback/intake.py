@@ -79,6 +79,15 @@ class Intake:
         self.prefix_buckets = store.rate_limiter(
             "prefix", settings.rate_prefix_per_minute, settings.rate_prefix_burst
         )
+        # Readers sending again soon after (their address's bucket not full) may use only
+        # half of a site's allowance: a flood of addresses that each send several cannot
+        # take it all from readers sending their first report.
+        self.repeat_buckets = store.rate_limiter(
+            "site-repeat",
+            settings.rate_site_per_minute / 2,
+            max(1, settings.rate_site_burst // 2),
+        )
+        self.first_left = settings.rate_ip_burst - 1.5
 
     async def cors_headers(self, origin: str | None, allowed: frozenset[str] | None) -> dict:
         if not origin:
@@ -198,7 +207,7 @@ class Intake:
         settings = self.state.settings
         ip = client_ip(scope, settings.trusted_proxies)
         # Keyed by the address's hash: the buckets may be kept in the database.
-        wait = await self.ip_buckets.take(ip_hash(settings.secret, ip))
+        wait, left = await self.ip_buckets.take_left(ip_hash(settings.secret, ip))
         if wait:
             raise _too_many(wait)
         wait = await self.prefix_buckets.take(ip_hash(settings.secret, network_of(ip)))
@@ -238,6 +247,10 @@ class Intake:
             raise ApiError(
                 403, "origin_not_allowed", "This site does not accept reports from this origin."
             )
+        if left < self.first_left:
+            wait = await self.repeat_buckets.take(site.key)
+            if wait:
+                raise _too_many(wait)
         wait = await self.site_buckets.take(site.key)
         if wait:
             raise _too_many(wait)

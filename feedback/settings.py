@@ -117,7 +117,9 @@ SETTINGS: tuple[Setting, ...] = (
         "FEEDBACK_RATE_SITE_PER_MINUTE",
         float,
         600.0,
-        "Reports one site may receive per minute, sustained, from all readers together.",
+        "Reports one site may receive per minute, sustained, from all readers together. "
+        "Readers sending again soon after a report of theirs may use only half of it (and of "
+        "the burst), leaving the rest to readers sending their first.",
     ),
     Setting(
         "FEEDBACK_RATE_SITE_BURST",

@@ -216,3 +216,8 @@ class RateLimiter(Protocol):
     async def take(self, key: str) -> float:
         """Take a token for `key`: 0 on success, else seconds until one is available."""
         ...
+
+    async def take_left(self, key: str) -> tuple[float, float]:
+        """As `take`, and the tokens left in the bucket after it (a full bucket less one:
+        the key's first take in a while)."""
+        ...

@@ -367,11 +367,14 @@ class _SharedBuckets:
         self.rate = per_minute / 60.0
         self.burst = float(max(1, burst))
         self._forgotten = time.monotonic()
-        self._waiting: dict[str, list[asyncio.Future[float]]] = {}
+        self._waiting: dict[str, list[asyncio.Future[tuple[float, float]]]] = {}
         self._flight: asyncio.Task[None] | None = None
 
     async def take(self, key: str) -> float:
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        return (await self.take_left(key))[0]
+
+    async def take_left(self, key: str) -> tuple[float, float]:
+        future: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append(future)
         if self._flight is None or self._flight.done():
             self._flight = asyncio.create_task(self._take_waiting())
@@ -394,8 +397,13 @@ class _SharedBuckets:
                 n, tokens = granted.get(key, (0, 0.0))
                 wait = (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
                 for i, f in enumerate(futures):
-                    if not f.done():
-                        f.set_result(0.0 if i < n else max(wait, 0.001))
+                    if f.done():
+                        continue
+                    if i < n:
+                        # In the order granted: the first saw the bucket before the others.
+                        f.set_result((0.0, tokens + (n - 1 - i)))
+                    else:
+                        f.set_result((max(wait, 0.001), tokens))
 
     async def _take(self, keys: list[str], wants: list[int]) -> dict[str, tuple[int, float]]:
         takes = json.dumps([{"key": k, "n": n} for k, n in zip(keys, wants, strict=True)])

@@ -167,6 +167,9 @@ class _LocalBuckets:
     async def take(self, key: str) -> float:
         return self._buckets.take(key)
 
+    async def take_left(self, key: str) -> tuple[float, float]:
+        return self._buckets.take_left(key)
+
 
 def _store_counted(conn: sqlite3.Connection, items: list[NewSubmission]) -> list[Stored]:
     """store_submissions, with the group-commit batch size counted."""
