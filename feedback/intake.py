@@ -71,22 +71,21 @@ class Intake:
         self.ip_buckets = store.rate_limiter(
             "ip", settings.rate_ip_per_minute, settings.rate_ip_burst
         )
+        # Readers sending again soon after (their address's bucket not full) may not use
+        # the last half of a site's allowance: a flood of addresses that each send several
+        # cannot take it all from readers sending their first report.
         self.site_buckets = store.rate_limiter(
-            "site", settings.rate_site_per_minute, settings.rate_site_burst
+            "site",
+            settings.rate_site_per_minute,
+            settings.rate_site_burst,
+            reserve=settings.rate_site_burst // 2,
         )
         # Addresses next to each other (one /24 or /48) share a bucket too: a flood from
         # many addresses of one network uses up its own allowance, not the site's.
         self.prefix_buckets = store.rate_limiter(
             "prefix", settings.rate_prefix_per_minute, settings.rate_prefix_burst
         )
-        # Readers sending again soon after (their address's bucket not full) may use only
-        # half of a site's allowance: a flood of addresses that each send several cannot
-        # take it all from readers sending their first report.
-        self.repeat_buckets = store.rate_limiter(
-            "site-repeat",
-            settings.rate_site_per_minute / 2,
-            max(1, settings.rate_site_burst // 2),
-        )
+        # An address's take that leaves its bucket nearly full is its first in a while.
         self.first_left = settings.rate_ip_burst - 1.5
 
     async def cors_headers(self, origin: str | None, allowed: frozenset[str] | None) -> dict:
@@ -247,11 +246,7 @@ class Intake:
             raise ApiError(
                 403, "origin_not_allowed", "This site does not accept reports from this origin."
             )
-        if left < self.first_left:
-            wait = await self.repeat_buckets.take(site.key)
-            if wait:
-                raise _too_many(wait)
-        wait = await self.site_buckets.take(site.key)
+        wait = await self.site_buckets.take(site.key, repeat=left < self.first_left)
         if wait:
             raise _too_many(wait)
 

@@ -25,16 +25,19 @@ class TokenBuckets:
         """Take a token. Returns 0 on success, else seconds until one is available."""
         return self.take_left(key, now)[0]
 
-    def take_left(self, key: str, now: float | None = None) -> tuple[float, float]:
-        """As `take`, and the tokens left in the bucket after it."""
+    def take_left(
+        self, key: str, now: float | None = None, keep: float = 0.0
+    ) -> tuple[float, float]:
+        """As `take`, and the tokens left in the bucket after it. With `keep`, a token is
+        taken only if at least that many are left after it."""
         now = time.monotonic() if now is None else now
         tokens, last = self._buckets.pop(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens >= 1.0:
+        if tokens >= 1.0 + keep:
             tokens -= 1.0
             wait = 0.0
         else:
-            wait = (1.0 - tokens) / self.rate if self.rate > 0 else math.inf
+            wait = (1.0 + keep - tokens) / self.rate if self.rate > 0 else math.inf
         self._buckets[key] = (tokens, now)
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)

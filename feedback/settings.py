@@ -118,8 +118,8 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         600.0,
         "Reports one site may receive per minute, sustained, from all readers together. "
-        "Readers sending again soon after a report of theirs may use only half of it (and of "
-        "the burst), leaving the rest to readers sending their first.",
+        "Readers sending again soon after a report of theirs may not use the last half of "
+        "the site's burst, which is kept for readers sending their first.",
     ),
     Setting(
         "FEEDBACK_RATE_SITE_BURST",

@@ -173,8 +173,11 @@ class Store:
         Sends arriving together are written together. Raises StoreUnavailable."""
         raise NotImplementedError
 
-    def rate_limiter(self, name: str, per_minute: float, burst: int) -> RateLimiter:
-        """Token buckets named `name`, shared by every process using this store."""
+    def rate_limiter(
+        self, name: str, per_minute: float, burst: int, reserve: int = 0
+    ) -> RateLimiter:
+        """Token buckets named `name`, shared by every process using this store. The last
+        `reserve` tokens of a bucket are kept for takes that are not `repeat`."""
         raise NotImplementedError
 
     async def connect_signals(self, signals: Signals) -> None:
@@ -213,8 +216,9 @@ class Store:
 
 
 class RateLimiter(Protocol):
-    async def take(self, key: str) -> float:
-        """Take a token for `key`: 0 on success, else seconds until one is available."""
+    async def take(self, key: str, repeat: bool = False) -> float:
+        """Take a token for `key`: 0 on success, else seconds until one is available. A
+        `repeat` take may not use the bucket's reserve."""
         ...
 
     async def take_left(self, key: str) -> tuple[float, float]:

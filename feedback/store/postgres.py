@@ -330,6 +330,22 @@ class _Intake:
         return batch_outcome([(r[1], r[2], r[3]) for r in rows], len(subs))
 
 
+_Take = asyncio.Future[tuple[float, float]]
+
+
+def _granted(tokens: str, first: str, repeat: str) -> str:
+    """SQL for the tokens granted out of `tokens` to `first` first takes and `repeat`
+    repeat takes: first takes before repeat takes, and repeat takes only while :reserve
+    tokens stay in the bucket."""
+    took_first = f"least({first}, floor({tokens}))"
+    return f"{took_first} + least({repeat}, greatest(0, floor({tokens} - {took_first} - :reserve)))"
+
+
+# A known bucket's tokens, refilled by the time since its last take.
+_REFILLED = "least(:burst, b.tokens + greatest(excluded.at - b.at, 0) * :rate)"
+_GRANTED_ON_CONFLICT = _granted(_REFILLED, "excluded.want_first", "excluded.want_repeat")
+
+
 class _SharedBuckets:
     """Token buckets in one UNLOGGED table, so an allowance holds across instances.
 
@@ -341,41 +357,50 @@ class _SharedBuckets:
 
     # One statement, so one round trip and its own transaction: a bucket seen for the
     # first time starts full; a known one is refilled by the time since its last take.
-    # The insert's row carries the take's time in `at` and the tokens wanted (at most a
-    # full bucket) in `granted`, which the update turns into the tokens granted. Rows
-    # are inserted in key order, so two instances never deadlock on the same buckets.
-    TAKE = """
-        INSERT INTO rate_buckets AS b (name, key, tokens, at, granted)
-        SELECT :name, w.key, :burst - least(w.n, floor(:burst)), c.t, least(w.n, floor(:burst))
-        FROM json_to_recordset(CAST(:takes AS json)) AS w(key text, n integer)
-        CROSS JOIN (SELECT extract(epoch FROM clock_timestamp()) AS t) c
-        ORDER BY w.key
-        ON CONFLICT (name, key) DO UPDATE SET
-            granted = least(excluded.granted, floor(
-                least(:burst, b.tokens + greatest(excluded.at - b.at, 0) * :rate))),
-            tokens = least(:burst, b.tokens + greatest(excluded.at - b.at, 0) * :rate)
-                     - least(excluded.granted, floor(
-                         least(:burst, b.tokens + greatest(excluded.at - b.at, 0) * :rate))),
-            at = excluded.at
-        RETURNING b.key, b.granted, b.tokens
-    """
+    # First takes are granted before repeat takes, and repeat takes only while :reserve
+    # tokens stay in the bucket. The insert's row carries the take's time in `at` and the
+    # takes wanted in `want_first` and `want_repeat`, for the update; `granted` is handed
+    # back by RETURNING (which sees only the new row). Rows are inserted in key order, so
+    # two instances never deadlock on the same buckets.
+    TAKE = (
+        "INSERT INTO rate_buckets AS b "
+        "(name, key, tokens, at, want_first, want_repeat, granted) "
+        "SELECT :name, w.key, :burst - g.n, c.t, w.f, w.r, g.n "
+        "FROM json_to_recordset(CAST(:takes AS json)) AS w(key text, f integer, r integer) "
+        "CROSS JOIN (SELECT extract(epoch FROM clock_timestamp()) AS t) c "
+        f"CROSS JOIN LATERAL (SELECT {_granted(':burst', 'w.f', 'w.r')} AS n) g "
+        "ORDER BY w.key "
+        "ON CONFLICT (name, key) DO UPDATE SET "
+        f"granted = {_GRANTED_ON_CONFLICT}, "
+        f"tokens = {_REFILLED} - ({_GRANTED_ON_CONFLICT}), "
+        "want_first = excluded.want_first, want_repeat = excluded.want_repeat, "
+        "at = excluded.at "
+        "RETURNING b.key, b.granted, b.tokens"
+    )
     FORGET = "DELETE FROM rate_buckets WHERE name = :name AND at < :before"
 
-    def __init__(self, pool: AsyncConnectionPool, name: str, per_minute: float, burst: int):
+    def __init__(
+        self, pool: AsyncConnectionPool, name: str, per_minute: float, burst: int, reserve: int
+    ) -> None:
         self._pool = pool
         self.name = name
         self.rate = per_minute / 60.0
         self.burst = float(max(1, burst))
+        self.reserve = float(reserve)
         self._forgotten = time.monotonic()
-        self._waiting: dict[str, list[asyncio.Future[tuple[float, float]]]] = {}
+        # Per key, the takes waiting: [first takes, repeat takes].
+        self._waiting: dict[str, tuple[list[_Take], list[_Take]]] = {}
         self._flight: asyncio.Task[None] | None = None
 
-    async def take(self, key: str) -> float:
-        return (await self.take_left(key))[0]
+    async def take(self, key: str, repeat: bool = False) -> float:
+        return (await self._enqueue(key, repeat))[0]
 
     async def take_left(self, key: str) -> tuple[float, float]:
-        future: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(key, []).append(future)
+        return await self._enqueue(key, False)
+
+    async def _enqueue(self, key: str, repeat: bool) -> tuple[float, float]:
+        future: _Take = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, ([], []))[repeat].append(future)
         if self._flight is None or self._flight.done():
             self._flight = asyncio.create_task(self._take_waiting())
         return await future
@@ -383,31 +408,44 @@ class _SharedBuckets:
     async def _take_waiting(self) -> None:
         while self._waiting:
             waiting, self._waiting = self._waiting, {}
+            keys = sorted(waiting)
             try:
                 granted = await self._take(
-                    sorted(waiting), [len(waiting[k]) for k in sorted(waiting)]
+                    keys, [len(waiting[k][0]) for k in keys], [len(waiting[k][1]) for k in keys]
                 )
             except Exception as exc:
-                for futures in waiting.values():
-                    for f in futures:
+                for firsts, repeats in waiting.values():
+                    for f in firsts + repeats:
                         if not f.done():
                             f.set_exception(StoreUnavailable(str(exc)))
                 continue
-            for key, futures in waiting.items():
+            for key, (firsts, repeats) in waiting.items():
                 n, tokens = granted.get(key, (0, 0.0))
-                wait = (1.0 - tokens) / self.rate if self.rate > 0 else float("inf")
-                for i, f in enumerate(futures):
-                    if f.done():
-                        continue
-                    if i < n:
-                        # In the order granted: the first saw the bucket before the others.
-                        f.set_result((0.0, tokens + (n - 1 - i)))
-                    else:
-                        f.set_result((max(wait, 0.001), tokens))
+                # First takes were granted before repeat takes.
+                n_first = min(n, len(firsts))
+                self._settle(firsts, n_first, tokens + (n - n_first), 0.0)
+                self._settle(repeats, n - n_first, tokens, self.reserve)
 
-    async def _take(self, keys: list[str], wants: list[int]) -> dict[str, tuple[int, float]]:
-        takes = json.dumps([{"key": k, "n": n} for k, n in zip(keys, wants, strict=True)])
-        params = {"name": self.name, "takes": takes, "burst": self.burst, "rate": self.rate}
+    def _settle(self, futures: list[_Take], granted: int, left: float, keep: float) -> None:
+        """The first `granted` takes succeed (each seeing the tokens the ones after it
+        took still there); the rest learn how long until a token is theirs."""
+        wait = (1.0 + keep - left) / self.rate if self.rate > 0 else float("inf")
+        for i, f in enumerate(futures):
+            if f.done():
+                continue
+            if i < granted:
+                f.set_result((0.0, left + (granted - 1 - i)))
+            else:
+                f.set_result((max(wait, 0.001), left))
+
+    async def _take(
+        self, keys: list[str], firsts: list[int], repeats: list[int]
+    ) -> dict[str, tuple[int, float]]:
+        takes = json.dumps(
+            [{"key": k, "f": f, "r": r} for k, f, r in zip(keys, firsts, repeats, strict=True)]
+        )
+        params = {"name": self.name, "takes": takes, "burst": self.burst, "rate": self.rate,
+                  "reserve": self.reserve}  # fmt: skip
         for attempt in range(3):
             try:
                 async with self._pool.connection() as conn:
@@ -628,8 +666,10 @@ class PostgresStore(Store):
     async def add_submission(self, sub: NewSubmission) -> Stored:
         return await self._intake.submit(sub)
 
-    def rate_limiter(self, name: str, per_minute: float, burst: int) -> RateLimiter:
-        return _SharedBuckets(self.pool, name, per_minute, burst)
+    def rate_limiter(
+        self, name: str, per_minute: float, burst: int, reserve: int = 0
+    ) -> RateLimiter:
+        return _SharedBuckets(self.pool, name, per_minute, burst, reserve)
 
     async def connect_signals(self, signals: Signals) -> None:
         self._relay = _Relay(self, signals)

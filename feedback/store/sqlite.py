@@ -161,11 +161,12 @@ class SqliteTx:
 class _LocalBuckets:
     """On one machine the buckets live in memory, per process."""
 
-    def __init__(self, per_minute: float, burst: int) -> None:
+    def __init__(self, per_minute: float, burst: int, reserve: int) -> None:
         self._buckets = TokenBuckets(per_minute, burst)
+        self._reserve = float(reserve)
 
-    async def take(self, key: str) -> float:
-        return self._buckets.take(key)
+    async def take(self, key: str, repeat: bool = False) -> float:
+        return self._buckets.take_left(key, keep=self._reserve if repeat else 0.0)[0]
 
     async def take_left(self, key: str) -> tuple[float, float]:
         return self._buckets.take_left(key)
@@ -210,8 +211,10 @@ class SqliteStore(Store):
         except (sqlite3.Error, RuntimeError) as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def rate_limiter(self, name: str, per_minute: float, burst: int) -> RateLimiter:
-        return _LocalBuckets(per_minute, burst)
+    def rate_limiter(
+        self, name: str, per_minute: float, burst: int, reserve: int = 0
+    ) -> RateLimiter:
+        return _LocalBuckets(per_minute, burst, reserve)
 
     async def connect_signals(self, signals: Signals) -> None:
         # One process serves the file: its own hub already reaches every listener.
