@@ -21,7 +21,7 @@ from feedback.normalise import UrlError, normalise_origin
 from feedback.notify import commands as notify_commands
 from feedback.notify.commands import NotifyCommandError
 from feedback.settings import MissingSecret, Settings, load_settings
-from feedback.store import Store, StoreError, make_store
+from feedback.store import Store, StoreError, make_store, opened_store
 
 # prometheus-client reads this when it is first imported: set before the app is loaded.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -49,12 +49,8 @@ def _origins(values: Sequence[str]) -> list[str]:
 
 
 async def _with_store(settings: Settings, fn: Callable) -> object:
-    store = make_store(settings.database, connections=2)
-    await store.open()
-    try:
+    async with opened_store(settings.database) as store:
         return await fn(store)
-    finally:
-        await store.close()
 
 
 def _migrate(settings: Settings) -> int:

@@ -31,18 +31,7 @@ async def add_destination(
         svc.settings, kind=kind, target=target, path_prefix=path_prefix, events=events,
         digest=digest,
     )  # fmt: skip
-    dest_id = await outbox.add_destination(
-        svc.store,
-        site_id=site.id,
-        kind=new.kind,
-        target=new.target,
-        secret=new.secret,
-        path_prefix=new.path_prefix,
-        events=new.events,
-        digest=new.digest,
-        created_by=created_by,
-        now=time.time(),
-    )
+    dest_id = await outbox.add_destination(svc.store, site.id, new, created_by, time.time())
     return dest_id, new.secret
 
 

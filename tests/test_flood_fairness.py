@@ -4,6 +4,7 @@ half of the site's allowance; the site's own cap stays the last line."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from dataclasses import replace
 
@@ -16,21 +17,31 @@ from feedback.store.sites import add_site
 from tests.conftest import ORIGIN, report_payload
 
 
-@pytest.fixture
-async def flooded_app(settings):
+@contextlib.asynccontextmanager
+async def app_behind_proxy(settings, **limits):
+    """The app with these rate limits, trusting 10.0.0.0/8 as its reverse proxy."""
     application = create_app(
         replace(
             settings,
             trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),),
             rate_ip_per_minute=1.0,
             rate_ip_burst=20,
-            rate_prefix_per_minute=1.0,
-            rate_prefix_burst=30,
-            rate_site_per_minute=1.0,
-            rate_site_burst=120,
+            **limits,
         )
     )
     async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def flooded_app(settings):
+    async with app_behind_proxy(
+        settings,
+        rate_prefix_per_minute=1.0,
+        rate_prefix_burst=30,
+        rate_site_per_minute=1.0,
+        rate_site_burst=120,
+    ) as application:
         yield application
 
 
@@ -60,19 +71,13 @@ async def test_a_flood_from_one_network_leaves_room_for_everyone_else(flooded_ap
 
 @pytest.fixture
 async def repeat_app(settings):
-    application = create_app(
-        replace(
-            settings,
-            trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),),
-            rate_ip_per_minute=1.0,
-            rate_ip_burst=20,
-            rate_prefix_per_minute=1_000_000.0,
-            rate_prefix_burst=1_000_000,
-            rate_site_per_minute=1.0,
-            rate_site_burst=40,
-        )
-    )
-    async with application.router.lifespan_context(application):
+    async with app_behind_proxy(
+        settings,
+        rate_prefix_per_minute=1_000_000.0,
+        rate_prefix_burst=1_000_000,
+        rate_site_per_minute=1.0,
+        rate_site_burst=40,
+    ) as application:
         yield application
 
 

@@ -30,10 +30,10 @@ PAGES_SHOWN = 50
 SNIPPET_CHARS = 60
 
 
-def page_hits(rows: list[Any], before: str, template: str) -> list[dict[str, Any]]:
-    """The pages whose kept text has `before` as whole words (a typo "teh" is not in
-    "Tehran"), each with how often, the first place in context and a link to it."""
-    needle = readable(before)
+def page_hits(rows: list[Any], needle: str, template: str) -> list[dict[str, Any]]:
+    """The pages whose kept text has `needle` (squashed like that text, by `readable`)
+    as whole words (a typo "teh" is not in "Tehran"), each with how often, the first
+    place in context and a link to it."""
     if not needle:
         return []
     pattern = re.compile(
@@ -87,8 +87,9 @@ async def preview(request: Request, user: User) -> Response:
         item["everywhere_diff"] = correction_diff(item["quote_exact"], fixed)
     # The checker's last reading of each page; the page just fixed is among them only if
     # the words are still there.
-    candidates = await pages_containing(svc.store, row["site_id"], readable(before))
-    pages = page_hits(candidates, before, await edit_url_template(svc.store, row["site_id"]))
+    needle = readable(before)
+    candidates = await pages_containing(svc.store, row["site_id"], needle)
+    pages = page_hits(candidates, needle, await edit_url_template(svc.store, row["site_id"]))
     return svc.templates.TemplateResponse(
         request,
         "dashboard/everywhere.html",

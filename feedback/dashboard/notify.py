@@ -74,18 +74,7 @@ async def destination_create(request: Request, user: User) -> Response:
         )
     except DestinationError as exc:
         return await _page(request, user, 400, error=str(exc), form=fields)
-    dest_id = await outbox.add_destination(
-        svc.store,
-        site_id=site.id,
-        kind=new.kind,
-        target=new.target,
-        secret=new.secret,
-        path_prefix=new.path_prefix,
-        events=new.events,
-        digest=new.digest,
-        created_by=user.id,
-        now=time.time(),
-    )
+    dest_id = await outbox.add_destination(svc.store, site.id, new, user.id, time.time())
     messages = [f"Destination {dest_id} added."]
     if new.secret and new.kind == "webhook":
         messages.append(

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from feedback.settings import Settings
-from feedback.store import Store, make_store
+from feedback.store import Store, opened_store
 from feedback.store import notify as outbox
 from feedback.store.notify import DIGESTS, KINDS
 from feedback.store.sites import site_by_key
@@ -25,12 +25,8 @@ class NotifyCommandError(Exception):
 
 def _run(settings: Settings, fn: Callable[[Store], Awaitable[T]]) -> T:
     async def go() -> T:
-        store = make_store(settings.database, connections=2)
-        await store.open()
-        try:
+        async with opened_store(settings.database) as store:
             return await fn(store)
-        finally:
-            await store.close()
 
     return asyncio.run(go())
 
@@ -67,18 +63,7 @@ def notify_add(settings: Settings, args: argparse.Namespace) -> None:
             )
         except DestinationError as exc:
             raise NotifyCommandError(str(exc)) from None
-        dest_id = await outbox.add_destination(
-            store,
-            site_id=site.id,
-            kind=new.kind,
-            target=new.target,
-            secret=new.secret,
-            path_prefix=new.path_prefix,
-            events=new.events,
-            digest=new.digest,
-            created_by=acting,
-            now=time.time(),
-        )
+        dest_id = await outbox.add_destination(store, site.id, new, acting, time.time())
         print(f"destination {dest_id}: {new.kind} for {site.name} ({site.key})")
         if new.kind == "webhook":
             print(f"signing secret (shown once, keep it with the receiver): {new.secret}")

@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 
 from feedback.mail import MailError, check_address
 from feedback.outbound import RefusedTarget, check_target
 from feedback.settings import Settings
+from feedback.store.notify import DIGESTS, EVENTS, KINDS, NewDestination
 
-KINDS = ("webhook", "slack", "telegram", "email")
-EVENTS = ("report.created", "report.updated")
-DIGESTS = ("off", "hourly", "daily")
 _BOT_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 _CHAT = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,}")
 
 
 class DestinationError(ValueError):
     """What is wrong with a destination, in words for the person adding it."""
-
-
-@dataclass(frozen=True)
-class NewDestination:
-    kind: str
-    target: str
-    secret: str
-    path_prefix: str
-    events: tuple[str, ...]
-    digest: str
 
 
 def parse_events(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -1,14 +1,19 @@
 """All of the service's SQL, one module per kind of thing stored, behind one `Store`.
 
-`open_store(FEEDBACK_DATABASE)` picks the engine: a `postgresql://` URL is PostgreSQL,
+`make_store(FEEDBACK_DATABASE)` picks the engine: a `postgresql://` URL is PostgreSQL,
 anything else is the path of an SQLite file.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from feedback.store.engine import Store, StoreError, StoreUnavailable
 
-__all__ = ["Store", "StoreError", "StoreUnavailable", "make_store", "is_postgres_url"]
+__all__ = [
+    "Store", "StoreError", "StoreUnavailable", "make_store", "opened_store", "is_postgres_url"
+]  # fmt: skip
 
 
 def is_postgres_url(database: str) -> bool:
@@ -28,3 +33,14 @@ def make_store(database: str, *, connections: int = 10, listen_url: str = "") ->
     from feedback.store.sqlite import SqliteStore
 
     return SqliteStore(database, readers=min(3, connections))
+
+
+@contextlib.asynccontextmanager
+async def opened_store(database: str, connections: int = 2) -> AsyncIterator[Store]:
+    """The store opened (and migrated) for a command's work, closed after it."""
+    store = make_store(database, connections=connections)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()

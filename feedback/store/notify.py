@@ -23,6 +23,18 @@ PERIODS = {"hourly": 3600, "daily": 86400}
 
 
 @dataclass(frozen=True)
+class NewDestination:
+    """A destination checked and ready to store (feedback/notify/destinations.py)."""
+
+    kind: str
+    target: str
+    secret: str
+    path_prefix: str
+    events: tuple[str, ...]
+    digest: str
+
+
+@dataclass(frozen=True)
 class Destination:
     id: int
     site_id: int
@@ -84,17 +96,7 @@ def _destination(row: Row) -> Destination:
 
 
 async def add_destination(
-    store: Store,
-    *,
-    site_id: int,
-    kind: str,
-    target: str,
-    secret: str,
-    path_prefix: str,
-    events: tuple[str, ...],
-    digest: str,
-    created_by: int | None,
-    now: float,
+    store: Store, site_id: int, new: NewDestination, created_by: int | None, now: float
 ) -> int:
     async def unit(tx: Tx) -> int:
         row = await tx.fetchone(
@@ -103,12 +105,12 @@ async def add_destination(
             ":events, :digest, :by, :now) RETURNING id",
             {
                 "site": site_id,
-                "kind": kind,
-                "target": target,
-                "secret": secret,
-                "prefix": path_prefix,
-                "events": ",".join(events),
-                "digest": digest,
+                "kind": new.kind,
+                "target": new.target,
+                "secret": new.secret,
+                "prefix": new.path_prefix,
+                "events": ",".join(new.events),
+                "digest": new.digest,
                 "by": created_by,
                 "now": now,
             },
