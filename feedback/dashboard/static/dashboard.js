@@ -7,6 +7,17 @@
   const help = document.getElementById("help");
   let cursor = null; // data-id of the row the editor is on
   let pendingRefresh = null;
+  // Requests for fresh rows are numbered as they start: an answer older than one already
+  // shown is dropped, so a live refresh sent before an action cannot bring back rows the
+  // action just took away (and move the cursor with them).
+  let started = 0;
+  let shown = 0;
+
+  function newer(n) {
+    if (n < shown) return false;
+    shown = n;
+    return true;
+  }
 
   function csrf() {
     const meta = document.querySelector('meta[name="csrf-token"]');
@@ -89,6 +100,7 @@
   async function post(url, pairs) {
     const body = new URLSearchParams(pairs);
     body.append("view", queueForm.dataset.view);
+    const n = ++started;
     let response;
     try {
       response = await fetch(url, {
@@ -105,7 +117,8 @@
       flash(response.status === 401 ? "Signed out: reload to sign in." : "That did not work.");
       return;
     }
-    swap(await response.text(), { rows: true });
+    const html = await response.text();
+    if (newer(n)) swap(html, { rows: true });
   }
 
   function act(to) {
@@ -117,6 +130,7 @@
 
   async function refresh(countsOnly) {
     pendingRefresh = null;
+    const n = ++started;
     const response = await fetch("/dashboard/rows?" + queueForm.dataset.view, {
       headers: { "X-Requested-With": "fetch" },
       credentials: "same-origin",
@@ -125,7 +139,8 @@
     // New reports go on top of the first page of the newest-first view; elsewhere
     // only the counts move, so nothing jumps under the editor's cursor.
     const live = queueForm.dataset.firstPage === "yes" && queueForm.dataset.sort === "newest";
-    swap(await response.text(), { rows: live && countsOnly !== true });
+    const html = await response.text();
+    if (newer(n)) swap(html, { rows: live && countsOnly !== true });
   }
 
   function typing(target) {
