@@ -7,6 +7,7 @@ site's origin is checked before any field is looked at.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
@@ -87,6 +88,7 @@ class Intake:
         )
         # An address's take that leaves its bucket nearly full is its first in a while.
         self.first_left = settings.rate_ip_burst - 1.5
+        self.secret = settings.secret
 
     async def cors_headers(self, origin: str | None, allowed: frozenset[str] | None) -> dict:
         if not origin:
@@ -182,7 +184,7 @@ class Intake:
                 raise _unavailable() from None
         except ApiError as err:
             INTAKE_SECONDS.observe(time.perf_counter() - start)
-            REPORTS.labels("refused", err.code).inc()
+            _counted(("refused", err.code)).inc()
             allowed = seen.get("allowed")
             if allowed is not None and origin:
                 return err.response(_cors(origin, allowed))
@@ -192,7 +194,7 @@ class Intake:
                 cors = {}
             return err.response(cors)
         INTAKE_SECONDS.observe(time.perf_counter() - start)
-        REPORTS.labels(*getattr(answer, "outcome", ("accepted", ""))).inc()
+        _counted(getattr(answer, "outcome", _ACCEPTED)).inc()
         return answer
 
     async def _receive(
@@ -204,12 +206,13 @@ class Intake:
         seen: dict[str, frozenset[str]],
     ) -> ASGIApp:
         settings = self.state.settings
+        secret = self.secret
         ip = client_ip(scope, settings.trusted_proxies)
         # Keyed by the address's hash: the buckets may be kept in the database.
-        wait, left = await self.ip_buckets.take_left(ip_hash(settings.secret, ip))
+        wait, left = await self.ip_buckets.take_left(ip_hash(secret, ip))
         if wait:
             raise _too_many(wait)
-        wait = await self.prefix_buckets.take(ip_hash(settings.secret, network_of(ip)))
+        wait = await self.prefix_buckets.take(ip_hash(secret, network_of(ip)))
         if wait:
             raise _too_many(wait)
 
@@ -218,7 +221,8 @@ class Intake:
             raise ApiError(415, "unsupported_media_type", "Send the report as application/json.")
         body = await _read_limited(receive, headers.get("content-length"), settings.max_body_bytes)
         try:
-            data = json.loads(body)
+            # JSON sent over a network is UTF-8 (RFC 8259): no guessing at other encodings.
+            data = json.loads(body.decode())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
         except ValueError:
@@ -257,7 +261,7 @@ class Intake:
             return fake
 
         user_agent = headers.get("user-agent", "")
-        sub = _validated(fields, site.id, user_agent, self.state.settings.secret, ip)
+        sub = _validated(fields, site.id, user_agent, secret, ip)
         if sub.notify_email and not site.notify_reader:
             # The site does not offer it (any more: a dialog may be older than the
             # setting); the report itself still counts.
@@ -299,6 +303,15 @@ class Intake:
         if stored.duplicate:
             created.outcome = ("merged", "")
         return created
+
+
+_ACCEPTED = ("accepted", "")
+
+
+@functools.lru_cache(maxsize=64)  # outcomes and error codes are a short, fixed list
+def _counted(outcome: tuple[str, str]) -> Any:
+    """The intake counter for one outcome, looked up once rather than on every send."""
+    return REPORTS.labels(*outcome)
 
 
 _WANTED_HEADERS = frozenset({b"origin", b"content-type", b"content-length", b"user-agent"})
@@ -344,19 +357,19 @@ class _Created:
 def _created(report_id: int, duplicate: bool, origin: str) -> _Created:
     """201, for an origin already checked against the site's."""
     body = b'{"id":%d,"duplicate":%s}' % (report_id, b"true" if duplicate else b"false")
-    response = _Created(
-        [
-            (b"content-length", b"%d" % len(body)),
-            (b"content-type", b"application/json"),
-            # Retry-After is not a CORS-safelisted header: without this the widget could
-            # not tell the reader when to try again.
-            (b"access-control-allow-origin", origin.encode("latin-1")),
-            (b"access-control-expose-headers", b"Retry-After"),
-            (b"vary", b"Origin"),
-        ],
-        body,
+    return _Created([(b"content-length", b"%d" % len(body)), *_created_headers(origin)], body)
+
+
+@functools.lru_cache(maxsize=256)  # a site's pages come from one or a few origins
+def _created_headers(origin: str) -> tuple[tuple[bytes, bytes], ...]:
+    return (
+        (b"content-type", b"application/json"),
+        # Retry-After is not a CORS-safelisted header: without this the widget could
+        # not tell the reader when to try again.
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-expose-headers", b"Retry-After"),
+        (b"vary", b"Origin"),
     )
-    return response
 
 
 def _unavailable() -> ApiError:
@@ -379,11 +392,10 @@ def _too_many(wait: float) -> ApiError:
 
 
 async def _read_limited(receive: Receive, declared: str | None, limit: int) -> bytes:
-    too_large = ApiError(413, "payload_too_large", f"The report is larger than {limit} bytes.")
     if declared is not None:
         try:
             if int(declared) > limit:
-                raise too_large
+                raise _too_large(limit)
         except ValueError:
             raise ApiError(400, "bad_request", "Content-Length is not a number.") from None
     chunks: list[bytes] = []
@@ -395,10 +407,17 @@ async def _read_limited(receive: Receive, declared: str | None, limit: int) -> b
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:  # stop reading: never hold more than the limit in memory
-            raise too_large
-        chunks.append(chunk)
+            raise _too_large(limit)
         if not message.get("more_body", False):
+            if not chunks:
+                return chunk  # the usual case: the whole body in one message
+            chunks.append(chunk)
             return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"The report is larger than {limit} bytes.")
 
 
 _STRING_FIELDS = (
@@ -464,6 +483,7 @@ def _check_length(value: str, limit: int, field: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=256)  # a site's pages share a handful of languages
 def _clean_lang(raw: str) -> str:
     lang = raw.strip().replace("_", "-")[: LIMITS.lang]
     parts = lang.split("-")

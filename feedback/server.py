@@ -96,6 +96,48 @@ class _CoalescingTransport:
         return getattr(self._transport, name)
 
 
+class _Sweeper:
+    """One timer per event loop for every connection's deadline. Arming a deadline is then
+    two attribute writes on the hot path instead of a timer scheduled and cancelled for
+    every request. A deadline fires at most a quarter of its length late, never early."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        self.loop = loop
+        self.interval = interval
+        self.now = loop.time()  # a coarse clock, moved on by each sweep
+        self.connections: set[_Connection] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, connection: _Connection) -> None:
+        self.connections.add(connection)
+        if self._timer is None:
+            self.now = self.loop.time()
+            self._timer = self.loop.call_later(self.interval, self._sweep)
+
+    def discard(self, connection: _Connection) -> None:
+        self.connections.discard(connection)
+
+    def _sweep(self) -> None:
+        self.now = now = self.loop.time()
+        for connection in [c for c in self.connections if 0 < c._deadline_at <= now]:
+            connection._expired()
+        self._timer = self.loop.call_later(self.interval, self._sweep) if self.connections else None
+
+
+_sweepers: dict[asyncio.AbstractEventLoop, _Sweeper] = {}
+
+
+def _sweeper(interval: float) -> _Sweeper:
+    loop = asyncio.get_running_loop()
+    sweeper = _sweepers.get(loop)
+    if sweeper is None or sweeper.interval != interval:
+        # One loop per process in practice; forget loops that have gone (tests run many).
+        for old in [old for old in _sweepers if old.is_closed()]:
+            del _sweepers[old]
+        sweeper = _sweepers[loop] = _Sweeper(loop, interval)
+    return sweeper
+
+
 class _Connection:
     """Mixed into uvicorn's HTTP protocols. Relies only on what both share: a `cycle`
     per request that is replaced when a request head is complete, with `more_body`
@@ -104,8 +146,9 @@ class _Connection:
     header_timeout = _seconds(HEADER_TIMEOUT_ENV, DEFAULT_HEADER_TIMEOUT)
     body_timeout = _seconds(BODY_TIMEOUT_ENV, DEFAULT_BODY_TIMEOUT)
 
-    _deadline: asyncio.TimerHandle | None = None
-    _waiting_for: str = ""  # "head" or "body" while a deadline runs
+    _sweeper: _Sweeper | None = None
+    _deadline_at: float = 0.0  # on the sweeper's clock; 0 while no deadline runs
+    _waiting_for: str = ""  # "head", "body" or "linger" while a deadline runs
     _cycle_before: Any = None
     _lingering = 0  # bytes still accepted and discarded before the connection closes
 
@@ -116,6 +159,9 @@ class _Connection:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)  # type: ignore[misc]
         self.transport = _CoalescingTransport(transport, asyncio.get_running_loop())
+        shortest = min(t for t in (self.header_timeout, self.body_timeout, LINGER_SECONDS) if t > 0)
+        self._sweeper = _sweeper(min(1.0, max(0.05, shortest / 4)))
+        self._sweeper.add(self)
         self._await_head()
 
     def data_received(self, data: bytes) -> None:
@@ -125,13 +171,16 @@ class _Connection:
                 self.transport.close()  # type: ignore[attr-defined]
             return
         cycle = self.cycle  # type: ignore[attr-defined]
-        if self._deadline is None and (cycle is None or cycle.response_complete):
+        if not self._waiting_for and (cycle is None or cycle.response_complete):
             self._await_head()  # the first bytes of the next request on this connection
         super().data_received(data)  # type: ignore[misc]
-        self._progress()
+        if self._waiting_for:
+            self._progress()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
+        if self._sweeper is not None:
+            self._sweeper.discard(self)
         super().connection_lost(exc)  # type: ignore[misc]
 
     def on_response_complete(self) -> None:
@@ -162,22 +211,22 @@ class _Connection:
             self._cancel_deadline()
 
     def _arm(self, what: str, seconds: float) -> None:
-        self._cancel_deadline()
-        if seconds > 0:
+        if seconds > 0 and self._sweeper is not None:
             self._waiting_for = what
-            self._deadline = asyncio.get_running_loop().call_later(seconds, self._expired)
+            # The sweeper's clock may be up to one interval behind: never fire early.
+            self._deadline_at = self._sweeper.now + seconds + self._sweeper.interval
+        else:
+            self._cancel_deadline()
 
     def _cancel_deadline(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._deadline_at = 0.0
         self._waiting_for = ""
 
     def _expired(self) -> None:
-        self._deadline = None
-        self._progress()  # the request may have completed in the same loop turn
+        if self._waiting_for != "linger":
+            self._progress()  # the request may have completed in the same loop turn
         if self._waiting_for:
-            self._waiting_for = ""
+            self._cancel_deadline()
             transport = self.transport  # type: ignore[attr-defined]
             if not transport.is_closing():
                 transport.close()

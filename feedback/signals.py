@@ -1,12 +1,15 @@
 """A tiny in-process event hub: intake and the dashboard announce, listeners react.
 
-Listeners are async callables; `emit` runs them without making the announcer wait,
-and a failing listener is logged, never propagated back to the request.
+A listener is a plain function, called at once (for the quick ones that only wake
+something up or queue the event: intake announces every report, and a task per report
+and listener would cost it), or an async function, run in a task of its own so the
+announcer never waits. A failing listener is logged, never propagated to the request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -14,7 +17,7 @@ from typing import Any
 
 log = logging.getLogger("feedback.signals")
 
-Listener = Callable[[dict[str, Any]], Awaitable[None]]
+Listener = Callable[[dict[str, Any]], Awaitable[None] | None]
 Relay = Callable[[str, dict[str, Any]], None]
 
 REPORT_CREATED = "report.created"
@@ -25,17 +28,22 @@ REPORT_STATUS_CHANGED = "report.status_changed"
 class Signals:
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
+        self._async: set[Listener] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         # Set by a store whose data other processes serve too: it passes each event on to
         # them, and brings theirs back through emit_local.
         self.relay: Relay | None = None
 
     def connect(self, event: str, listener: Listener) -> None:
+        if inspect.iscoroutinefunction(listener):
+            self._async.add(listener)
         self._listeners[event].append(listener)
 
     def disconnect(self, event: str, listener: Listener) -> None:
         if listener in self._listeners.get(event, []):
             self._listeners[event].remove(listener)
+            if not any(listener in listeners for listeners in self._listeners.values()):
+                self._async.discard(listener)
 
     def has_listeners(self, event: str) -> bool:
         return self.relay is not None or bool(self._listeners.get(event))
@@ -48,7 +56,13 @@ class Signals:
     def emit_local(self, event: str, payload: dict[str, Any]) -> None:
         """Only this process's listeners: for events that other processes emitted."""
         for listener in list(self._listeners.get(event, ())):
-            task = asyncio.create_task(self._call(event, listener, payload))
+            if listener not in self._async:
+                try:
+                    listener(payload)
+                except Exception:
+                    log.exception("listener for %s failed", event)
+                continue
+            task = asyncio.create_task(self._call(event, listener, payload))  # type: ignore[arg-type]
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

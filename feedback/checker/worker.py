@@ -51,7 +51,7 @@ class Checker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
 
-    async def _arrived(self, payload: dict[str, Any]) -> None:
+    def _arrived(self, payload: dict[str, Any]) -> None:
         self.wake.set()
 
     async def _run(self) -> None:

@@ -30,7 +30,7 @@ async def live(request: Request, user: User) -> Response:
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
 
     def listener_for(event: str):
-        async def listener(payload: dict[str, Any]) -> None:
+        def listener(payload: dict[str, Any]) -> None:
             if user.may_see(payload.get("site_id", -1)) and not inbox.full():
                 inbox.put_nowait({"event": event, **payload})
 

@@ -63,7 +63,7 @@ class DeliveryWorker:
         next poll instead: intake is the hot path, and a second's wait costs nobody."""
         signals.connect(REPORT_STATUS_CHANGED, self._poke)
 
-    async def _poke(self, _payload: dict[str, Any]) -> None:
+    def _poke(self, _payload: dict[str, Any]) -> None:
         self._wake.set()
 
     def wake(self) -> None:

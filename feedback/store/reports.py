@@ -109,10 +109,10 @@ def store_submissions(conn: sqlite3.Connection, subs: list[NewSubmission]) -> li
     open report (or open one) and keep each send whole, with one statement however
     many sends there are."""
     # The trigger intake_batch_store (store/sqlite_writer.sql) does the writing, all in
-    # this one statement, which is also its own transaction.
-    conn.execute(
-        "INSERT INTO temp.intake_batch (sends, now) VALUES (?, ?)", (sends_json(subs), time.time())
-    )
-    (results,) = conn.execute("SELECT results FROM temp.intake_results").fetchone()
-    # The trigger lists the batch newest first.
+    # this one statement, which is also its own transaction, and hands back the outcome.
+    ((results,),) = conn.execute(
+        "INSERT INTO temp.intake_batch (sends, now) VALUES (?, ?) "
+        "RETURNING (SELECT results FROM temp.intake_results)",
+        (sends_json(subs), time.time()),
+    ).fetchall()
     return batch_outcome(json.loads(results)[::-1], len(subs))

@@ -1,11 +1,15 @@
 -- Per-connection (TEMP) objects of the writer connection. They live only as long as the
 -- connection, so they are created each time it opens rather than migrated.
 --
--- Intake writes a whole batch of readers' sends with one statement:
+-- Intake writes a whole batch of readers' sends, and reads back what became of each,
+-- with one statement:
 --     INSERT INTO temp.intake_batch (sends, now) VALUES (:json_array, :now)
+--     RETURNING (SELECT results FROM temp.intake_results)
 -- and the trigger below does the rest. One statement is one transaction (and one
 -- COMMIT) on its own, and the writer's thread needs the interpreter lock back only
--- once for it, not after every step; on a busy server each hand-back waits.
+-- once for it, not after every step; on a busy server each hand-back waits for the
+-- request loop to let go of it. The trigger runs BEFORE the row goes in, so the
+-- RETURNING clause, evaluated as it does, sees the results.
 
 PRAGMA temp_store = MEMORY;
 
@@ -24,7 +28,8 @@ CREATE TEMP TABLE intake_state (before_id INTEGER NOT NULL);
 -- The batch's outcome as one JSON array, one [report_id, status, existed] per send.
 CREATE TEMP TABLE intake_results (results TEXT NOT NULL);
 
-CREATE TEMP TRIGGER intake_batch_store AFTER INSERT ON intake_batch BEGIN
+CREATE TEMP TRIGGER intake_batch_store BEFORE INSERT ON intake_batch BEGIN
+    DELETE FROM intake_batch;  -- the previous batch's row
     DELETE FROM intake_sends;
     DELETE FROM intake_results;
     DELETE FROM intake_state;
@@ -93,6 +98,4 @@ CREATE TEMP TRIGGER intake_batch_store AFTER INSERT ON intake_batch BEGIN
     FROM (SELECT s.report_id, r.status, r.first_seen < new.now AS existed
           FROM submissions s JOIN reports r ON r.id = s.report_id
           ORDER BY s.id DESC LIMIT (SELECT count(*) FROM intake_sends));
-
-    DELETE FROM intake_batch;
 END;
