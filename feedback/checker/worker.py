@@ -56,6 +56,9 @@ class Checker:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before the round, not after it: a report arriving while the round
+            # runs must still wake the next one, not be wiped out and wait a whole poll.
+            self.wake.clear()
             try:
                 did = await self.round()
             except asyncio.CancelledError:
@@ -65,7 +68,6 @@ class Checker:
                 did = 0
             if did:
                 continue
-            self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.svc.settings.check_poll):
                     await self.wake.wait()

@@ -72,6 +72,9 @@ class DeliveryWorker:
     async def run(self) -> None:
         """Work until cancelled; errors are logged and retried, never fatal."""
         while True:
+            # Cleared before the step, not after it: a change made while the step runs
+            # must still wake the next one, not be wiped out and wait a whole poll.
+            self._wake.clear()
             try:
                 busy = await self.step()
             except asyncio.CancelledError:
@@ -89,7 +92,6 @@ class DeliveryWorker:
         work = await outbox.pending_work(self.store)
         due = work.next_due
         wait = IDLE_POLL if due is None else min(IDLE_POLL, max(0.0, due - now))
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 await self._wake.wait()
