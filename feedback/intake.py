@@ -409,10 +409,8 @@ async def _read_limited(receive: Receive, declared: str | None, limit: int) -> b
         if size > limit:  # stop reading: never hold more than the limit in memory
             raise _too_large(limit)
         if not message.get("more_body", False):
-            if not chunks:
-                return chunk  # the usual case: the whole body in one message
-            chunks.append(chunk)
-            return b"".join(chunks)
+            # Usually the whole body came in one message: no copy then.
+            return b"".join((*chunks, chunk)) if chunks else chunk
         chunks.append(chunk)
 
 

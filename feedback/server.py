@@ -223,8 +223,7 @@ class _Connection:
         self._waiting_for = ""
 
     def _expired(self) -> None:
-        if self._waiting_for != "linger":
-            self._progress()  # the request may have completed in the same loop turn
+        self._progress()  # the request may have completed in the same loop turn
         if self._waiting_for:
             self._cancel_deadline()
             transport = self.transport  # type: ignore[attr-defined]

@@ -27,23 +27,22 @@ REPORT_STATUS_CHANGED = "report.status_changed"
 
 class Signals:
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Listener]] = defaultdict(list)
-        self._async: set[Listener] = set()
+        # Each listener with whether it is async, decided once when it connects.
+        self._listeners: dict[str, list[tuple[Listener, bool]]] = defaultdict(list)
         self._tasks: set[asyncio.Task[None]] = set()
         # Set by a store whose data other processes serve too: it passes each event on to
         # them, and brings theirs back through emit_local.
         self.relay: Relay | None = None
 
     def connect(self, event: str, listener: Listener) -> None:
-        if inspect.iscoroutinefunction(listener):
-            self._async.add(listener)
-        self._listeners[event].append(listener)
+        self._listeners[event].append((listener, inspect.iscoroutinefunction(listener)))
 
     def disconnect(self, event: str, listener: Listener) -> None:
-        if listener in self._listeners.get(event, []):
-            self._listeners[event].remove(listener)
-            if not any(listener in listeners for listeners in self._listeners.values()):
-                self._async.discard(listener)
+        listeners = self._listeners.get(event, [])
+        for entry in listeners:
+            if entry[0] == listener:
+                listeners.remove(entry)
+                return
 
     def has_listeners(self, event: str) -> bool:
         return self.relay is not None or bool(self._listeners.get(event))
@@ -55,8 +54,8 @@ class Signals:
 
     def emit_local(self, event: str, payload: dict[str, Any]) -> None:
         """Only this process's listeners: for events that other processes emitted."""
-        for listener in list(self._listeners.get(event, ())):
-            if listener not in self._async:
+        for listener, is_async in list(self._listeners.get(event, ())):
+            if not is_async:
                 try:
                     listener(payload)
                 except Exception:

@@ -37,4 +37,3 @@ async def test_plain_listeners_run_at_once_async_ones_in_a_task(caplog) -> None:
     signals.emit(REPORT_CREATED, {"report_id": 2})
     await signals.drain()
     assert heard == ["quick 1", "slow 1"]
-    assert not signals._async  # forgotten with its last connection
