@@ -112,3 +112,35 @@ async def test_blocked_sender_lands_in_spam_without_touching_open_reports(
         "SELECT id, status, submission_count FROM reports ORDER BY id"
     )
     assert [tuple(r) for r in rows] == [(1, "new", 1), (2, "spam", 1)]
+
+
+async def test_every_field_of_a_send_lands_in_its_own_column(app) -> None:
+    """Sends travel to the batch statement as arrays read by position: a field read from
+    the wrong place would land in another's column."""
+    from feedback.store.reports import NewSubmission
+    from feedback.store.sites import add_site
+
+    store = app.state.services.store
+    site = await add_site(store, "Fields", ["https://fields.example"])
+    sub = NewSubmission(
+        site_id=site.id, kind="typo", url="https://fields.example/page", title="Title",
+        lang="de-CH", exact="Exakt", prefix="Davor ", suffix=" danach", suggestion="Vorschlag",
+        comment="Kommentar", user_agent="Firefox on Linux", ip_hash="a" * 32,
+        ip_hash_prev="b" * 32, fragment="text=Exakt", position=(120, 125),
+    )  # fmt: skip
+    stored = await store.add_submission(sub)
+    [report] = await store.fetchall(
+        "SELECT site_id, kind, url, title, lang, quote_exact, quote_prefix, quote_suffix, "
+        "quote_fragment, dedup_key, status FROM reports WHERE id = ?",
+        (stored.report_id,),
+    )
+    assert tuple(report) == (
+        site.id, "typo", sub.url, "Title", "de-CH", "Exakt", "Davor ", " danach",
+        "text=Exakt", sub.dedup_key(), "new",
+    )  # fmt: skip
+    [send] = await store.fetchall(
+        "SELECT suggestion, comment, user_agent, ip_hash, position_start, position_end "
+        "FROM submissions WHERE report_id = ?",
+        (stored.report_id,),
+    )
+    assert tuple(send) == ("Vorschlag", "Kommentar", "Firefox on Linux", "a" * 32, 120, 125)

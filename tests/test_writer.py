@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from feedback.store.reports import NewSubmission, store_submissions
+from feedback.store.reports import NewSubmission, send_json, store_submissions
 from feedback.store.sites import SiteCache, add_site
 from feedback.store.sqlite import SqliteStore
 from feedback.store.sqlite_db import Database
@@ -145,7 +145,7 @@ async def test_intake_waits_for_another_process_that_holds_the_write_lock(store)
     started = time.monotonic()
     try:
         stored = await asyncio.gather(
-            *(db.write_batched(store_submissions, send) for _ in range(5))
+            *(db.write_batched(store_submissions, send_json(send)) for _ in range(5))
         )
     finally:
         release.cancel()

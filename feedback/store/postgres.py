@@ -40,7 +40,7 @@ from feedback.store.engine import (
     T,
     Unit,
 )
-from feedback.store.reports import NewSubmission, Stored, batch_outcome, sends_json
+from feedback.store.reports import NewSubmission, Stored, batch_outcome, send_json, sends_json
 from feedback.store.schema import migration_files
 
 log = logging.getLogger("feedback.store.postgres")
@@ -311,7 +311,7 @@ class _Intake:
 
     async def _write(self, subs: list[NewSubmission]) -> list[Stored]:
         BATCH_SIZE.observe(len(subs))
-        params = {"sends": sends_json(subs), "now": time.time()}
+        params = {"sends": sends_json([send_json(s) for s in subs]), "now": time.time()}
         for attempt in range(3):
             try:
                 async with self._pool.connection() as conn:

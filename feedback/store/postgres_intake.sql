@@ -1,15 +1,19 @@
 -- Intake on PostgreSQL: a whole batch of readers' sends in one statement, which is also
--- its own transaction. :sends is a JSON array with one object per send, :now the time.
+-- its own transaction. :sends is a JSON array with one array per send, :now the time.
 --
 -- Instances write at once, so the statement takes its locks in one order: the batch's
 -- open reports sorted by (site, quote), then the sites, then the totals (triggers).
 WITH sends AS (
-    SELECT *
-    FROM jsonb_to_recordset(CAST(:sends AS jsonb)) AS s(
-        n integer, site_id bigint, kind text, url text, title text, lang text,
-        exact text, prefix text, suffix text, dedup_key text, suggestion text,
-        comment text, user_agent text, ip_hash text, ip_hash_prev text, fragment text,
-        position_start bigint, position_end bigint)
+    -- Each send is a JSON array of reports.SEND_FIELDS, read by position; its place in
+    -- the batch is its number.
+    SELECT CAST(t.ord - 1 AS integer) AS n, CAST(e ->> 0 AS bigint) AS site_id,
+           e ->> 1 AS kind, e ->> 2 AS url, e ->> 3 AS title, e ->> 4 AS lang,
+           e ->> 5 AS exact, e ->> 6 AS prefix, e ->> 7 AS suffix, e ->> 8 AS dedup_key,
+           e ->> 9 AS suggestion, e ->> 10 AS comment, e ->> 11 AS user_agent,
+           e ->> 12 AS ip_hash, e ->> 13 AS ip_hash_prev, e ->> 14 AS fragment,
+           CAST(e ->> 15 AS bigint) AS position_start,
+           CAST(e ->> 16 AS bigint) AS position_end
+    FROM jsonb_array_elements(CAST(:sends AS jsonb)) WITH ORDINALITY AS t(e, ord)
 ),
 -- A sender an editor blocked lands straight in spam, in a report of its own whose id is
 -- drawn here, so each of those sends knows its report without a second lookup.

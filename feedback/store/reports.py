@@ -50,8 +50,7 @@ class NewSubmission:
         identity = [self.url, self.kind, self.exact, prefix, suffix]
         if self.kind == "comment":
             identity.append(self.comment)
-        blob = json.dumps(identity, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return hashlib.sha256(_encode(identity).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -61,34 +60,37 @@ class Stored:
     status: str
 
 
-def sends_json(subs: list[NewSubmission]) -> str:
-    """A batch of sends as the JSON array each engine's batch statement reads."""
-    return json.dumps(
+# Compact, and non-ASCII text kept as it is; one encoder, not a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+# What `send_json` writes for a send, in this order. Both engines' batch statements
+# (sqlite_writer.sql, postgres_intake.sql) read the fields by position: SQLite takes a
+# field out of an array in about half the time it takes one out of an object.
+SEND_FIELDS = (
+    "site_id", "kind", "url", "title", "lang", "exact", "prefix", "suffix", "dedup_key",
+    "suggestion", "comment", "user_agent", "ip_hash", "ip_hash_prev", "fragment",
+    "position_start", "position_end",
+)  # fmt: skip
+
+
+def send_json(s: NewSubmission) -> str:
+    """One send as the JSON array (SEND_FIELDS) each engine's batch statement reads.
+    Encoded as the send arrives, on the event loop: SQLite's single writer, which every
+    send waits for, then only joins sends already encoded."""
+    return _encode(
         [
-            {
-                "n": n,
-                "site_id": s.site_id,
-                "kind": s.kind,
-                "url": s.url,
-                "title": s.title,
-                "lang": s.lang,
-                "exact": s.exact,
-                "prefix": s.prefix,
-                "suffix": s.suffix,
-                "fragment": s.fragment,
-                "position_start": s.position[0] if s.position else None,
-                "position_end": s.position[1] if s.position else None,
-                "dedup_key": s.dedup_key(),
-                "suggestion": s.suggestion,
-                "comment": s.comment,
-                "user_agent": s.user_agent,
-                "ip_hash": s.ip_hash,
-                "ip_hash_prev": s.ip_hash_prev or s.ip_hash,
-            }
-            for n, s in enumerate(subs)
-        ],
-        ensure_ascii=False,
-    )
+            s.site_id, s.kind, s.url, s.title, s.lang, s.exact, s.prefix, s.suffix,
+            s.dedup_key(), s.suggestion, s.comment, s.user_agent, s.ip_hash,
+            s.ip_hash_prev or s.ip_hash, s.fragment,
+            s.position[0] if s.position else None, s.position[1] if s.position else None,
+        ]
+    )  # fmt: skip
+
+
+def sends_json(sends: list[str]) -> str:
+    """A batch of sends, each from `send_json`, as one JSON array; a send's place in it
+    is its number in the batch."""
+    return "[" + ",".join(sends) + "]"
 
 
 def batch_outcome(outcome: list[tuple[int, str, Any]], sends: int) -> list[Stored]:
@@ -104,15 +106,15 @@ def batch_outcome(outcome: list[tuple[int, str, Any]], sends: int) -> list[Store
     return stored
 
 
-def store_submissions(conn: sqlite3.Connection, subs: list[NewSubmission]) -> list[Stored]:
-    """SQLite's batched write, run on the writer's thread: merge every send into its
-    open report (or open one) and keep each send whole, with one statement however
-    many sends there are."""
+def store_submissions(conn: sqlite3.Connection, sends: list[str]) -> list[Stored]:
+    """SQLite's batched write, run on the writer's thread: merge every send (encoded by
+    `send_json`) into its open report (or open one) and keep each send whole, with one
+    statement however many sends there are."""
     # The trigger intake_batch_store (store/sqlite_writer.sql) does the writing, all in
     # this one statement, which is also its own transaction, and hands back the outcome.
     ((results,),) = conn.execute(
         "INSERT INTO temp.intake_batch (sends, now) VALUES (?, ?) "
         "RETURNING (SELECT results FROM temp.intake_results)",
-        (sends_json(subs), time.time()),
+        (sends_json(sends), time.time()),
     ).fetchall()
-    return batch_outcome(json.loads(results)[::-1], len(subs))
+    return batch_outcome(json.loads(results)[::-1], len(sends))

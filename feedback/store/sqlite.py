@@ -25,7 +25,7 @@ from feedback.store.engine import (
     T,
     Unit,
 )
-from feedback.store.reports import NewSubmission, Stored, store_submissions
+from feedback.store.reports import NewSubmission, Stored, send_json, store_submissions
 from feedback.store.sqlite_db import Database, migrate
 
 
@@ -172,7 +172,7 @@ class _LocalBuckets:
         return self._buckets.take_left(key)
 
 
-def _store_counted(conn: sqlite3.Connection, items: list[NewSubmission]) -> list[Stored]:
+def _store_counted(conn: sqlite3.Connection, items: list[str]) -> list[Stored]:
     """store_submissions, with the group-commit batch size counted."""
     BATCH_SIZE.observe(len(items))
     return store_submissions(conn, items)
@@ -207,7 +207,7 @@ class SqliteStore(Store):
 
     async def add_submission(self, sub: NewSubmission) -> Stored:
         try:
-            return await self.db.write_batched(_store_counted, sub)
+            return await self.db.write_batched(_store_counted, send_json(sub))
         except (sqlite3.Error, RuntimeError) as exc:
             raise StoreUnavailable(str(exc)) from exc
 

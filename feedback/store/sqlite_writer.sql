@@ -36,17 +36,17 @@ CREATE TEMP TRIGGER intake_batch_store BEFORE INSERT ON intake_batch BEGIN
     INSERT INTO intake_state (before_id) SELECT coalesce(max(id), 0) FROM reports;
 
     INSERT INTO intake_sends
-    SELECT key, value ->> 'site_id', value ->> 'kind', value ->> 'url', value ->> 'title',
-           value ->> 'lang', value ->> 'exact', value ->> 'prefix', value ->> 'suffix',
-           value ->> 'dedup_key', value ->> 'suggestion', value ->> 'comment',
-           value ->> 'user_agent', value ->> 'ip_hash',
+    -- Each send is a JSON array of reports.SEND_FIELDS, read by position.
+    SELECT key, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
+           value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10,
+           value ->> 11, value ->> 12,
            -- A sender an editor blocked lands straight in spam.
            -- A block belongs to the site it was set on; yesterday's hash still matches.
            EXISTS (SELECT 1 FROM ip_blocks b
-                   WHERE b.site_id = value ->> 'site_id'
-                     AND b.ip_hash IN (value ->> 'ip_hash', value ->> 'ip_hash_prev')
+                   WHERE b.site_id = value ->> 0
+                     AND b.ip_hash IN (value ->> 12, value ->> 13)
                      AND b.until > new.now),
-           value ->> 'fragment', value ->> 'position_start', value ->> 'position_end'
+           value ->> 14, value ->> 15, value ->> 16
     FROM json_each(new.sends);
 
     -- Each send merges into its open report or opens one: the partial unique index on
