@@ -144,3 +144,29 @@ async def test_every_field_of_a_send_lands_in_its_own_column(app) -> None:
         (stored.report_id,),
     )
     assert tuple(send) == ("Vorschlag", "Kommentar", "Firefox on Linux", "a" * 32, 120, 125)
+
+
+def test_a_send_encodes_as_json_would_whatever_its_text() -> None:
+    """The dedup key of a send must stay byte for byte what it was when reports already
+    stored were keyed, and a send's array must read back exactly, whatever readers put in
+    it: quotes, backslashes, control and line-separator characters, any script."""
+    import hashlib
+    import json
+
+    from feedback.store.reports import SEND_FIELDS, NewSubmission, send_json
+
+    hostile = 'a "quoted" \\ back\\slash\t\x01\x1f \u2028\u2029 ünï 日本語 💥 </script>'
+    for kind, position in (("typo", (3, 9)), ("comment", None)):
+        sub = NewSubmission(
+            site_id=7, kind=kind, url="https://news.example/" + hostile, title=hostile,
+            lang="en", exact=hostile, prefix="before\n" + hostile, suffix=hostile + "\nafter",
+            suggestion=hostile, comment=hostile, user_agent=hostile, ip_hash="a" * 32,
+            fragment=hostile, position=position,
+        )  # fmt: skip
+        identity = [sub.url, kind, hostile, hostile, hostile] + ([hostile] * (kind == "comment"))
+        blob = json.dumps(identity, ensure_ascii=False, separators=(",", ":"))
+        assert sub.dedup_key() == hashlib.sha256(blob.encode()).hexdigest()
+        fields = dict(zip(SEND_FIELDS, json.loads(send_json(sub)), strict=True))
+        assert fields["site_id"] == 7 and fields["ip_hash_prev"] == "a" * 32
+        assert fields["prefix"] == "before\n" + hostile and fields["fragment"] == hostile
+        assert (fields["position_start"], fields["position_end"]) == (position or (None, None))
