@@ -82,7 +82,8 @@ def send_json(s: NewSubmission) -> str:
     """One send as the JSON array (SEND_FIELDS) each engine's batch statement reads.
     Encoded as the send arrives, on the event loop: SQLite's single writer, which every
     send waits for, then only joins sends already encoded."""
-    start, end = s.position if s.position else ("null", "null")
+    # Numbers written as numbers whatever they were given as: nothing else enters the text.
+    start, end = (int(s.position[0]), int(s.position[1])) if s.position else ("null", "null")
     text = (
         s.kind, s.url, s.title, s.lang, s.exact, s.prefix, s.suffix, s.dedup_key(),
         s.suggestion, s.comment, s.user_agent, s.ip_hash, s.ip_hash_prev or s.ip_hash,
