@@ -65,3 +65,42 @@ async def test_batches_wait_for_a_lock_held_elsewhere_then_all_land(tmp_path) ->
         other.close()
     finally:
         await db.close()
+
+
+async def test_a_batch_waiting_for_the_lock_takes_along_what_arrives_meanwhile(tmp_path) -> None:
+    """Two workers on one file: while one writes, the other's sends pile up. They go in
+    with the batch that was waiting, once the lock is free, not in a second batch that
+    would wait for the lock again."""
+    path = str(tmp_path / "gathering.db")
+    db = Database(path)
+    await db.open()
+    written: list[int] = []
+
+    def recorded(conn: sqlite3.Connection, bodies: list[str]) -> list[int]:
+        ids = one_statement(conn, bodies)
+        written.append(len(bodies))
+        return ids
+
+    try:
+
+        async def create(conn):
+            await conn.execute(SCHEMA)
+
+        await db.write(create)
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO notes (body) VALUES ('other')")
+        first = [asyncio.ensure_future(db.write_batched(recorded, f"a{n}")) for n in range(5)]
+        await asyncio.sleep(0.2)  # the writer has found the lock taken and is waiting
+        later = [asyncio.ensure_future(db.write_batched(recorded, f"b{n}")) for n in range(15)]
+        await asyncio.sleep(0.1)
+        assert not any(f.done() for f in first + later)
+        other.execute("COMMIT")
+        ids = await asyncio.gather(*first, *later)
+        assert len(set(ids)) == 20
+        assert written == [20]
+        rows = [r[0] for r in await db.fetchall("SELECT body FROM notes ORDER BY id")]
+        assert rows == ["other", *(f"a{n}" for n in range(5)), *(f"b{n}" for n in range(15))]
+        other.close()
+    finally:
+        await db.close()

@@ -91,7 +91,8 @@ BUSY_TIMEOUT = 10.0  # seconds, as the connections' busy_timeout
 # lock taken mostly sleeps through the instants it is free, while the holder goes straight
 # on to its next batch: one process could starve for hundreds of milliseconds. Batches
 # poll for the lock instead, and a writer that has seen the file contended leaves a short
-# gap after each commit for the others.
+# gap after each commit for the others. A batch that waited for the lock takes along what
+# arrived meanwhile, so sharing a file does not make each process's commits smaller.
 BUSY_POLL = 0.0002
 CONTENDED_GAP = 0.0003
 CONTENDED_FOR = 1.0
@@ -211,7 +212,8 @@ class Writer:
     - `submit_batched(fn, item)`: the hot path. `fn` is a plain function that writes a
       list of items with the raw `sqlite3` connection, atomically: in one statement,
       or after a BEGIN IMMEDIATE of its own, which the writer then commits. While
-      another process holds the write lock, `fn` is run again once it is free. The
+      another process holds the write lock, `fn` is run again once it is free, with the
+      items that arrived meanwhile added if nothing of the batch was written yet. The
       connection's thread takes whatever items queued up while the previous COMMIT ran,
       writes them together and goes straight on to the next batch. It never waits for a
       turn of the event loop in between: on a busy server such a turn costs more than
@@ -341,17 +343,11 @@ class Writer:
                     knocked = True
                 else:
                     batch.append(first)
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._items.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    knocked = True
-                else:
-                    batch.append(item)
+            knocked = self._take_waiting(batch) or knocked
             if batch:
-                self._loop.call_soon_threadsafe(_settle_all, self._commit_items(raw, batch))
+                outcomes, knocked_meanwhile = self._commit_gathering(raw, batch)
+                knocked = knocked or knocked_meanwhile
+                self._loop.call_soon_threadsafe(_settle_all, outcomes)
                 if time.monotonic() - self._contended_at < CONTENDED_FOR:
                     time.sleep(CONTENDED_GAP)  # another process waits for the lock: its turn
                 continue
@@ -359,7 +355,52 @@ class Writer:
                 return
             knocked = False  # a stale knock: its unit has already run
 
-    def _commit_items(self, raw: sqlite3.Connection, batch: list[_Item]) -> list[Outcome]:
+    def _take_waiting(self, batch: list[_Item]) -> bool:
+        """Add the items already queued to the batch, up to MAX_BATCH; True if a unit or
+        stop() knocked meanwhile."""
+        knocked = False
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._items.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                knocked = True
+            else:
+                batch.append(item)
+        return knocked
+
+    def _commit_gathering(
+        self, raw: sqlite3.Connection, batch: list[_Item]
+    ) -> tuple[list[Outcome], bool]:
+        """Commit the batch (which may grow); True as well if a unit or stop() knocked.
+
+        While another process (another worker) holds the write lock, wait for it and take
+        along what arrived meanwhile: the wait makes this batch bigger instead of leaving
+        those items to wait for the lock once more. Two workers sharing a file then
+        commit about as many items at a time as one would."""
+        knocked = False
+        deadline = 0.0
+        while True:
+            try:
+                return self._commit_items(raw, batch, grow=True), knocked
+            except _LockTaken:
+                now = time.monotonic()
+                if deadline and now > deadline:  # the lock came and went, never ours
+                    return self._commit_items(raw, batch), knocked
+                deadline = deadline or now + BUSY_TIMEOUT
+                self._contended_at = now
+                try:
+                    self._wait_for_lock(raw, deadline)
+                except sqlite3.Error as exc:
+                    return [(item.future, None, exc) for item in batch], knocked
+                knocked = self._take_waiting(batch) or knocked
+
+    def _commit_items(
+        self, raw: sqlite3.Connection, batch: list[_Item], *, grow: bool = False
+    ) -> list[Outcome]:
+        """Write and commit the batch. With `grow`, raise _LockTaken rather than wait if
+        the write lock is held elsewhere before anything is written."""
         problem = self.guard()
         if problem is not None:
             # Refused before touching the files: writing into a shared-memory file made
@@ -372,12 +413,15 @@ class Writer:
         outcomes: list[Outcome] = []
         try:
             for fn, items in groups.items():
-                out = self._write_locked(raw, fn, [i.item for i in items])
+                # Only before the first group writes can the whole batch start over.
+                out = self._write_locked(raw, fn, [i.item for i in items], grow and not outcomes)
                 if len(out) != len(items):
                     raise RuntimeError(f"{fn.__name__} returned {len(out)} results")
                 outcomes += [(i.future, r, None) for i, r in zip(items, out, strict=True)]
             if raw.in_transaction:
                 raw.commit()
+        except _LockTaken:
+            raise
         except Exception as exc:
             # Whatever failed, nothing of the batch stays.
             if raw.in_transaction:
@@ -391,9 +435,11 @@ class Writer:
             return [o for item in batch for o in self._commit_items(raw, [item])]
         return outcomes
 
-    def _write_locked(self, raw: sqlite3.Connection, fn: BatchFn, items: list[Any]) -> list[Any]:
+    def _write_locked(
+        self, raw: sqlite3.Connection, fn: BatchFn, items: list[Any], give_way: bool = False
+    ) -> list[Any]:
         """`fn(raw, items)`; while another process holds the write lock, again as soon as
-        the lock is free."""
+        the lock is free (with `give_way`, raise _LockTaken instead of waiting)."""
         deadline = 0.0
         while True:
             try:
@@ -403,19 +449,29 @@ class Writer:
                     raw.rollback()
                 if not _busy(exc) or (deadline and time.monotonic() > deadline):
                     raise
+                if give_way:
+                    raise _LockTaken from exc
             now = time.monotonic()
             deadline = deadline or now + BUSY_TIMEOUT
             self._contended_at = now
-            # Poll with a statement that costs next to nothing until the lock is free.
-            while True:
-                try:
-                    raw.execute("BEGIN IMMEDIATE")
-                    raw.execute("ROLLBACK")
-                    break
-                except sqlite3.OperationalError as exc:
-                    if not _busy(exc) or time.monotonic() > deadline:
-                        raise
-                time.sleep(BUSY_POLL)  # without the interpreter lock
+            self._wait_for_lock(raw, deadline)
+
+    def _wait_for_lock(self, raw: sqlite3.Connection, deadline: float) -> None:
+        """Return once the write lock is free; past the deadline, raise SQLITE_BUSY."""
+        # Poll with a statement that costs next to nothing until the lock is free.
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                raw.execute("ROLLBACK")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(BUSY_POLL)  # without the interpreter lock
+
+
+class _LockTaken(Exception):
+    """Another process held the write lock before anything of a batch was written."""
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
