@@ -1,7 +1,7 @@
 """Intake throughput, latency and server CPU per report, measured with wrk on loopback.
 
 Systems, each a real server on a free loopback port, driven by the same load and measured
-interleaved, round by round:
+interleaved, round by round, each round starting with the next system:
 - service: `feedback serve` as installed (uvloop and httptools, access log off), doing
   everything a report gets: validation, normalisation, rate limits, blocked senders,
   duplicate merging and a durable group-committed write before its 201.
@@ -446,9 +446,12 @@ def measure(systems: list[System], args: argparse.Namespace) -> None:
     print(f"machine: {machine_note()} (load generator and servers share the cores)")
     rss_start = {s.name: tree_rss(s.proc.pid) for s in systems}
     results: dict[tuple[str, int, bool], list[Result]] = {}
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
+        # Each round starts with the next system: none is always measured first (cool
+        # machine, smallest database) or always right after another.
+        order = systems[round_ % len(systems) :] + systems[: round_ % len(systems)]
         for conns, close in scenarios:
-            for system in systems:
+            for system in order:
                 r = run_wrk(system, conns, args.duration, close, args.duplicates, True)
                 results.setdefault((system.name, conns, close), []).append(r)
     print()

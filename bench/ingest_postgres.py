@@ -87,9 +87,11 @@ def main() -> None:
         print(f"wrk, {args.duration:g} s per measurement, {args.rounds} interleaved rounds")
         print(f"machine: {ingest.machine_note()}")
         results: dict[tuple[str, int], list[ingest.Result]] = {}
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
+            # As in ingest.py: each round starts with the next system.
+            order = systems[round_ % len(systems) :] + systems[: round_ % len(systems)]
             for conns in args.concurrency:
-                for system in systems:
+                for system in order:
                     r = ingest.run_wrk(system, conns, args.duration, False, False, True)
                     results.setdefault((system.name, conns), []).append(r)
         print(f"\n{'keep-alive':<10} {'system':<10} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
