@@ -19,20 +19,32 @@ def one_statement(conn: sqlite3.Connection, bodies: list[str]) -> list[int]:
     return [row[0] for row in cur.fetchall()]
 
 
-async def test_batches_wait_for_a_lock_held_elsewhere_then_all_land(tmp_path) -> None:
-    path = str(tmp_path / "contended.db")
+async def open_notes(path: str) -> Database:
+    """A database with the notes table, its writer running."""
     db = Database(path)
     await db.open()
+
+    async def create(conn):
+        await conn.execute(SCHEMA)
+
+    await db.write(create)
+    return db
+
+
+def hold_write_lock(path: str) -> sqlite3.Connection:
+    """Another process's writer, in the middle of a transaction: the lock is taken until
+    it commits."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO notes (body) VALUES ('other')")
+    return other
+
+
+async def test_batches_wait_for_a_lock_held_elsewhere_then_all_land(tmp_path) -> None:
+    path = str(tmp_path / "contended.db")
+    db = await open_notes(path)
     try:
-
-        async def create(conn):
-            await conn.execute(SCHEMA)
-
-        await db.write(create)
-        # Another process's writer, holding the lock for a while.
-        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("INSERT INTO notes (body) VALUES ('other')")
+        other = hold_write_lock(path)
         released = threading.Event()
 
         def release() -> None:
@@ -72,8 +84,7 @@ async def test_a_batch_waiting_for_the_lock_takes_along_what_arrives_meanwhile(t
     with the batch that was waiting, once the lock is free, not in a second batch that
     would wait for the lock again."""
     path = str(tmp_path / "gathering.db")
-    db = Database(path)
-    await db.open()
+    db = await open_notes(path)
     written: list[int] = []
 
     def recorded(conn: sqlite3.Connection, bodies: list[str]) -> list[int]:
@@ -82,14 +93,7 @@ async def test_a_batch_waiting_for_the_lock_takes_along_what_arrives_meanwhile(t
         return ids
 
     try:
-
-        async def create(conn):
-            await conn.execute(SCHEMA)
-
-        await db.write(create)
-        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("INSERT INTO notes (body) VALUES ('other')")
+        other = hold_write_lock(path)
         first = [asyncio.ensure_future(db.write_batched(recorded, f"a{n}")) for n in range(5)]
         await asyncio.sleep(0.2)  # the writer has found the lock taken and is waiting
         later = [asyncio.ensure_future(db.write_batched(recorded, f"b{n}")) for n in range(15)]
