@@ -19,7 +19,8 @@ measurement is a fixed time; scenarios are keep-alive at each --concurrency and 
 connection per report at c=64 (how most readers arrive). Printed: medians over the rounds
 of requests/s, p50 and p99 latency, server CPU per request (all the server's processes,
 from /proc), wrk's own CPU (near 100% of a core means the load generator is the limit),
-and after every run the rows stored against the 2xx answers wrk counted.
+and after every run the rows stored against the 2xx answers wrk counted. Each service
+variant writes to a new SQLite database of its own (with --database, all to that one).
 
 Everything shares this machine's cores; quote ratios measured in the same run.
 
@@ -410,17 +411,18 @@ def main() -> None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 
     folder = Path(tempfile.mkdtemp(prefix="feedback-bench-"))
-    database = args.database or str(folder / "bench.db")
     names = ["service"] if args.soak else list(dict.fromkeys(args.systems))
     systems: list[System] = []
     try:
-        services = [n for n in names if n != "bare"]
-        site = add_site(database) if services else ""
         for name in names:
             if name == "bare":
                 systems.append(start_bare(folder))
-            else:
-                systems.append(start_service(name, database, site, folder / "serve.log"))
+                continue
+            # Each variant on a database of its own, unless one is given: every report
+            # sent stays open, and one variant's would make the next one's writes dearer.
+            database = args.database or str(folder / f"{name}.db")
+            site = add_site(database)
+            systems.append(start_service(name, database, site, folder / "serve.log"))
         if args.peers and not args.soak:
             venv = isso_venv(folder, args.isso_venv)
             systems.append(start_isso(folder, venv, args.isso_workers))
