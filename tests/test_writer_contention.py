@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import threading
 import time
 
-from feedback.store.sqlite_db import Database
+from feedback.store.sqlite_db import CONTENDED_FOR, CONTENDED_SWITCH_INTERVAL, Database
 from tests.test_writer import SCHEMA, write_notes
 
 
@@ -108,3 +109,44 @@ async def test_a_batch_waiting_for_the_lock_takes_along_what_arrives_meanwhile(t
         other.close()
     finally:
         await db.close()
+
+
+async def test_the_switch_interval_is_longer_while_the_file_is_shared(tmp_path) -> None:
+    """The serving process's short switch interval lets the writer's thread get the
+    interpreter lock back quickly; while it polls another process's write lock, that would
+    interrupt the serving thread after every poll, so it is lengthened until the file has
+    been quiet for a while."""
+    path = str(tmp_path / "interval.db")
+    db = await open_notes(path)
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.0001)
+    calm = sys.getswitchinterval()  # kept in whole microseconds
+    other = hold_write_lock(path)
+    try:
+        while_waiting: list[float] = []
+
+        def release() -> None:
+            time.sleep(0.3)
+            while_waiting.append(sys.getswitchinterval())
+            other.execute("COMMIT")
+
+        holder = threading.Thread(target=release)
+        holder.start()
+        await db.write_batched(one_statement, "contended")
+        holder.join()
+        assert while_waiting == [CONTENDED_SWITCH_INTERVAL]
+        assert sys.getswitchinterval() == CONTENDED_SWITCH_INTERVAL
+
+        await db.write_batched(one_statement, "soon after")  # still within CONTENDED_FOR
+        await asyncio.sleep(0.05)
+        assert sys.getswitchinterval() == CONTENDED_SWITCH_INTERVAL
+
+        await asyncio.sleep(CONTENDED_FOR)
+        await db.write_batched(one_statement, "quiet")
+        # Restored on the writer's thread right after that batch, so before the next.
+        await db.write_batched(one_statement, "after")
+        assert sys.getswitchinterval() == calm
+    finally:
+        other.close()
+        await db.close()
+        sys.setswitchinterval(before)

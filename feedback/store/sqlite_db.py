@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -96,6 +97,11 @@ BUSY_TIMEOUT = 10.0  # seconds, as the connections' busy_timeout
 BUSY_POLL = 0.0002
 CONTENDED_GAP = 0.0003
 CONTENDED_FOR = 1.0
+# The serving process runs with a short switch interval, so the writer's thread gets the
+# interpreter lock back soon after each SQLite call. While the file is contended it goes
+# back up to at least this: a writer polling for the write lock needs the interpreter lock
+# after every poll, and each time asks the busy serving thread to let go of it.
+CONTENDED_SWITCH_INTERVAL = 0.001
 
 
 class DatabaseError(StoreError):
@@ -232,6 +238,7 @@ class Writer:
         # Asked before every batch and unit: a reason not to touch the files now, or None.
         self.guard: Callable[[], str | None] = lambda: None
         self._contended_at = -CONTENDED_FOR  # when a batch last found the file locked
+        self._calm_interval: float | None = None  # the switch interval, while contended
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -348,12 +355,27 @@ class Writer:
                 outcomes, knocked_meanwhile = self._commit_gathering(raw, batch)
                 knocked = knocked or knocked_meanwhile
                 self._loop.call_soon_threadsafe(_settle_all, outcomes)
-                if time.monotonic() - self._contended_at < CONTENDED_FOR:
+                if self._follow_contention():
                     time.sleep(CONTENDED_GAP)  # another process waits for the lock: its turn
                 continue
             if self._units or self._stopping:
                 return
             knocked = False  # a stale knock: its unit has already run
+
+    def _follow_contention(self) -> bool:
+        """True while another process has lately held the write lock; the switch
+        interval is lengthened meanwhile (CONTENDED_SWITCH_INTERVAL) and restored once the
+        file has been the writer's own for CONTENDED_FOR."""
+        contended = time.monotonic() - self._contended_at < CONTENDED_FOR
+        if contended and self._calm_interval is None:
+            self._calm_interval = sys.getswitchinterval()
+            sys.setswitchinterval(max(self._calm_interval, CONTENDED_SWITCH_INTERVAL))
+        elif not contended and self._calm_interval is not None:
+            # Kept in whole microseconds, and read back a hair short: 100 µs reads back
+            # as 99.999…, which set as it is would become 99.
+            sys.setswitchinterval(round(self._calm_interval, 6))
+            self._calm_interval = None
+        return contended
 
     def _take_waiting(self, batch: list[_Item]) -> bool:
         """Add the items already queued to the batch, up to MAX_BATCH; True if a unit or
@@ -458,6 +480,7 @@ class Writer:
 
     def _wait_for_lock(self, raw: sqlite3.Connection, deadline: float) -> None:
         """Return once the write lock is free; past the deadline, raise SQLITE_BUSY."""
+        self._follow_contention()
         # Poll with a statement that costs next to nothing until the lock is free.
         while True:
             try:
