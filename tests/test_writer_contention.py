@@ -150,3 +150,36 @@ async def test_the_switch_interval_is_longer_while_the_file_is_shared(tmp_path) 
         other.close()
         await db.close()
         sys.setswitchinterval(before)
+
+
+async def test_the_switch_interval_stays_longer_while_any_writer_is_contended(tmp_path) -> None:
+    """The interval is the whole process's: one writer calming down, or closing, leaves
+    it lengthened while another still waits for its file."""
+    first, second = str(tmp_path / "first.db"), str(tmp_path / "second.db")
+    db1, db2 = await open_notes(first), await open_notes(second)
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.0001)
+    calm = sys.getswitchinterval()
+    other1, other2 = hold_write_lock(first), hold_write_lock(second)
+    try:
+        waiting1 = asyncio.ensure_future(db1.write_batched(one_statement, "one"))
+        waiting2 = asyncio.ensure_future(db2.write_batched(one_statement, "two"))
+        await asyncio.sleep(0.2)  # both writers have found their files locked
+        assert sys.getswitchinterval() == CONTENDED_SWITCH_INTERVAL
+
+        other1.execute("COMMIT")
+        await waiting1
+        await db1.close()  # gone while still counted as contended
+        assert sys.getswitchinterval() == CONTENDED_SWITCH_INTERVAL
+
+        other2.execute("COMMIT")
+        await waiting2
+        await asyncio.sleep(CONTENDED_FOR)
+        await db2.write_batched(one_statement, "quiet")
+        await db2.write_batched(one_statement, "after")
+        assert sys.getswitchinterval() == calm
+    finally:
+        other1.close()
+        other2.close()
+        await db2.close()
+        sys.setswitchinterval(before)

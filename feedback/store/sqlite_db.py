@@ -17,6 +17,7 @@ import os
 import queue
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -102,6 +103,34 @@ CONTENDED_FOR = 1.0
 # back up to at least this: a writer polling for the write lock needs the interpreter lock
 # after every poll, and each time asks the busy serving thread to let go of it.
 CONTENDED_SWITCH_INTERVAL = 0.001
+
+
+class _SwitchInterval:
+    """The process's switch interval, lengthened while any of its writers finds its file
+    contended and restored when none does (the interval is one for the whole process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._contended = 0  # writers contended now
+        self._calm = 0.0  # the interval set aside meanwhile
+
+    def contended(self) -> None:
+        with self._lock:
+            self._contended += 1
+            if self._contended == 1:
+                self._calm = sys.getswitchinterval()
+                sys.setswitchinterval(max(self._calm, CONTENDED_SWITCH_INTERVAL))
+
+    def calm(self) -> None:
+        with self._lock:
+            self._contended -= 1
+            if self._contended == 0:
+                # Kept in whole microseconds, and read back a hair short: 100 µs reads
+                # back as 99.999…, which set as it is would become 99.
+                sys.setswitchinterval(round(self._calm, 6))
+
+
+_switch_interval = _SwitchInterval()
 
 
 class DatabaseError(StoreError):
@@ -238,7 +267,7 @@ class Writer:
         # Asked before every batch and unit: a reason not to touch the files now, or None.
         self.guard: Callable[[], str | None] = lambda: None
         self._contended_at = -CONTENDED_FOR  # when a batch last found the file locked
-        self._calm_interval: float | None = None  # the switch interval, while contended
+        self._lengthened = False  # whether this writer has the switch interval lengthened
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -252,6 +281,9 @@ class Writer:
         self._items.put(None)
         await self._task
         self._task = None
+        if self._lengthened:  # a writer gone is no longer contended
+            self._lengthened = False
+            _switch_interval.calm()
 
     async def submit(self, unit: Unit[T], *, raw: bool = False) -> T:
         future = self._future()
@@ -367,14 +399,12 @@ class Writer:
         interval is lengthened meanwhile (CONTENDED_SWITCH_INTERVAL) and restored once the
         file has been the writer's own for CONTENDED_FOR."""
         contended = time.monotonic() - self._contended_at < CONTENDED_FOR
-        if contended and self._calm_interval is None:
-            self._calm_interval = sys.getswitchinterval()
-            sys.setswitchinterval(max(self._calm_interval, CONTENDED_SWITCH_INTERVAL))
-        elif not contended and self._calm_interval is not None:
-            # Kept in whole microseconds, and read back a hair short: 100 µs reads back
-            # as 99.999…, which set as it is would become 99.
-            sys.setswitchinterval(round(self._calm_interval, 6))
-            self._calm_interval = None
+        if contended != self._lengthened:
+            self._lengthened = contended
+            if contended:
+                _switch_interval.contended()
+            else:
+                _switch_interval.calm()
         return contended
 
     def _take_waiting(self, batch: list[_Item]) -> bool:
