@@ -439,6 +439,14 @@ def main() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def rotated(systems: list[System], round_: int) -> list[System]:
+    """The systems in the order a round measures them: each round starts with the next
+    system, so none is always measured first (cool machine, smallest database) or always
+    right after another."""
+    start = round_ % len(systems)
+    return systems[start:] + systems[:start]
+
+
 def measure(systems: list[System], args: argparse.Namespace) -> None:
     scenarios = [(c, False) for c in args.concurrency] + [(c, True) for c in args.new_conn]
     print(
@@ -449,11 +457,8 @@ def measure(systems: list[System], args: argparse.Namespace) -> None:
     rss_start = {s.name: tree_rss(s.proc.pid) for s in systems}
     results: dict[tuple[str, int, bool], list[Result]] = {}
     for round_ in range(args.rounds):
-        # Each round starts with the next system: none is always measured first (cool
-        # machine, smallest database) or always right after another.
-        order = systems[round_ % len(systems) :] + systems[: round_ % len(systems)]
         for conns, close in scenarios:
-            for system in order:
+            for system in rotated(systems, round_):
                 r = run_wrk(system, conns, args.duration, close, args.duplicates, True)
                 results.setdefault((system.name, conns, close), []).append(r)
     print()

@@ -88,10 +88,8 @@ def main() -> None:
         print(f"machine: {ingest.machine_note()}")
         results: dict[tuple[str, int], list[ingest.Result]] = {}
         for round_ in range(args.rounds):
-            # As in ingest.py: each round starts with the next system.
-            order = systems[round_ % len(systems) :] + systems[: round_ % len(systems)]
             for conns in args.concurrency:
-                for system in order:
+                for system in ingest.rotated(systems, round_):
                     r = ingest.run_wrk(system, conns, args.duration, False, False, True)
                     results.setdefault((system.name, conns), []).append(r)
         print(f"\n{'keep-alive':<10} {'system':<10} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "

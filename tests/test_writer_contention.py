@@ -8,6 +8,9 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from feedback.store.sqlite_db import CONTENDED_FOR, CONTENDED_SWITCH_INTERVAL, Database
 from tests.test_writer import SCHEMA, write_notes
@@ -111,16 +114,33 @@ async def test_a_batch_waiting_for_the_lock_takes_along_what_arrives_meanwhile(t
         await db.close()
 
 
-async def test_the_switch_interval_is_longer_while_the_file_is_shared(tmp_path) -> None:
+@pytest.fixture
+def short_interval() -> Iterator[float]:
+    """The serving process's short switch interval, as it reads back (in whole
+    microseconds); the test process's own is restored after."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.0001)
+    yield sys.getswitchinterval()
+    sys.setswitchinterval(before)
+
+
+async def write_after_a_quiet_while(db: Database) -> None:
+    """Two batches once the file has been the writer's own for CONTENDED_FOR: the first
+    sees the quiet, and the writer's thread acts on it before it takes the second."""
+    await asyncio.sleep(CONTENDED_FOR)
+    await db.write_batched(one_statement, "quiet")
+    await db.write_batched(one_statement, "after")
+
+
+async def test_the_switch_interval_is_longer_while_the_file_is_shared(
+    tmp_path, short_interval: float
+) -> None:
     """The serving process's short switch interval lets the writer's thread get the
     interpreter lock back quickly; while it polls another process's write lock, that would
     interrupt the serving thread after every poll, so it is lengthened until the file has
     been quiet for a while."""
     path = str(tmp_path / "interval.db")
     db = await open_notes(path)
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.0001)
-    calm = sys.getswitchinterval()  # kept in whole microseconds
     other = hold_write_lock(path)
     try:
         while_waiting: list[float] = []
@@ -141,25 +161,20 @@ async def test_the_switch_interval_is_longer_while_the_file_is_shared(tmp_path) 
         await asyncio.sleep(0.05)
         assert sys.getswitchinterval() == CONTENDED_SWITCH_INTERVAL
 
-        await asyncio.sleep(CONTENDED_FOR)
-        await db.write_batched(one_statement, "quiet")
-        # Restored on the writer's thread right after that batch, so before the next.
-        await db.write_batched(one_statement, "after")
-        assert sys.getswitchinterval() == calm
+        await write_after_a_quiet_while(db)
+        assert sys.getswitchinterval() == short_interval
     finally:
         other.close()
         await db.close()
-        sys.setswitchinterval(before)
 
 
-async def test_the_switch_interval_stays_longer_while_any_writer_is_contended(tmp_path) -> None:
+async def test_the_switch_interval_stays_longer_while_any_writer_is_contended(
+    tmp_path, short_interval: float
+) -> None:
     """The interval is the whole process's: one writer calming down, or closing, leaves
     it lengthened while another still waits for its file."""
     first, second = str(tmp_path / "first.db"), str(tmp_path / "second.db")
     db1, db2 = await open_notes(first), await open_notes(second)
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.0001)
-    calm = sys.getswitchinterval()
     other1, other2 = hold_write_lock(first), hold_write_lock(second)
     try:
         waiting1 = asyncio.ensure_future(db1.write_batched(one_statement, "one"))
@@ -174,12 +189,9 @@ async def test_the_switch_interval_stays_longer_while_any_writer_is_contended(tm
 
         other2.execute("COMMIT")
         await waiting2
-        await asyncio.sleep(CONTENDED_FOR)
-        await db2.write_batched(one_statement, "quiet")
-        await db2.write_batched(one_statement, "after")
-        assert sys.getswitchinterval() == calm
+        await write_after_a_quiet_while(db2)
+        assert sys.getswitchinterval() == short_interval
     finally:
         other1.close()
         other2.close()
         await db2.close()
-        sys.setswitchinterval(before)

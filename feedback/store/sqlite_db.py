@@ -441,7 +441,6 @@ class Writer:
                 if deadline and now > deadline:  # the lock came and went, never ours
                     return self._commit_items(raw, batch), knocked
                 deadline = deadline or now + BUSY_TIMEOUT
-                self._contended_at = now
                 try:
                     self._wait_for_lock(raw, deadline)
                 except sqlite3.Error as exc:
@@ -503,13 +502,13 @@ class Writer:
                     raise
                 if give_way:
                     raise _LockTaken from exc
-            now = time.monotonic()
-            deadline = deadline or now + BUSY_TIMEOUT
-            self._contended_at = now
+            deadline = deadline or time.monotonic() + BUSY_TIMEOUT
             self._wait_for_lock(raw, deadline)
 
     def _wait_for_lock(self, raw: sqlite3.Connection, deadline: float) -> None:
-        """Return once the write lock is free; past the deadline, raise SQLITE_BUSY."""
+        """Return once the write lock, just found taken, is free; past the deadline, raise
+        SQLITE_BUSY."""
+        self._contended_at = time.monotonic()
         self._follow_contention()
         # Poll with a statement that costs next to nothing until the lock is free.
         while True:
