@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from feedback.app import SWITCH_INTERVAL
 from feedback.store.sqlite_db import CONTENDED_FOR, CONTENDED_SWITCH_INTERVAL, Database
 from tests.test_writer import SCHEMA, write_notes
 
@@ -119,7 +120,7 @@ def short_interval() -> Iterator[float]:
     """The serving process's short switch interval, as it reads back (in whole
     microseconds); the test process's own is restored after."""
     before = sys.getswitchinterval()
-    sys.setswitchinterval(0.0001)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     yield sys.getswitchinterval()
     sys.setswitchinterval(before)
 
